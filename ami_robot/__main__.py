@@ -1,0 +1,5 @@
+import sys
+
+from ami_robot.cli import main
+
+sys.exit(main())

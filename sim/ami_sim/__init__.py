@@ -1,0 +1,1 @@
+"""Simulated robots: gymnasium environments with pixel observations, experts, data collection, evaluation."""
