@@ -1,1 +1,11 @@
-"""Simulated robots: gymnasium environments with pixel observations, experts, data collection, evaluation."""
+"""Simulated robots: gymnasium environments with pixel observations, experts, data collection, evaluation.
+
+Importing `ami_sim` registers the environments with gymnasium (ami_sim/TwoRoom-v0, ami_sim/PushT-v0,
+ami_sim/Reacher-v0); the MuJoCo and pymunk back ends load only when their env is made.
+"""
+
+from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, register_envs
+
+register_envs()
+
+__all__ = ["ENV_NAMES", "make_env", "make_expert", "make_random", "register_envs"]

@@ -12,7 +12,7 @@ Layout of `DIR/episode_NNNNNN.h5` (T steps, T+1 observations):
     rewards       (T,)           float32
     goal_observation (H, W, 3)   uint8   (optional)
     goal_state    (S,)           float32 (optional)
-    attrs: env, seed, success (bool), policy
+    attrs: env, seed, success (bool), policy (and noise, from ami_sim.collect)
 `DIR/dataset.json`: {"format": "ami_robot.episodes/1", "env": ..., "episodes": [file names], ...}.
 """
 

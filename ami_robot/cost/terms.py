@@ -1,0 +1,115 @@
+"""Cost terms: each a small weighted object that adds into one (N,) cost array (torch).
+
+The native planner backends compute the same terms in C++ from the same CostConfig (see
+csrc/include/ami_robot/problem.h, CostParams); tests check that they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from ami_robot.cost.config import CostConfig
+
+
+@dataclass(frozen=True)
+class CostInputs:
+    """latents (N, H, D): predicted z_1..z_H; actions (N, H, A); goal (D,); previous_action (A,) or None."""
+
+    latents: torch.Tensor
+    actions: torch.Tensor
+    goal: torch.Tensor
+    previous_action: torch.Tensor | None = None
+
+
+class CostTerm(Protocol):
+    weight: float
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        """Weighted cost (N,)."""
+        ...
+
+
+@dataclass(frozen=True)
+class GoalDistance:
+    """weight * |z_H - g|^2, or with every_step weight * sum_t |z_t - g|^2."""
+
+    weight: float
+    every_step: bool = False
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        dist = ((x.latents - x.goal) ** 2).sum(-1)  # (N, H)
+        return self.weight * (dist.sum(-1) if self.every_step else dist[:, -1])
+
+
+@dataclass(frozen=True)
+class ActionMagnitude:
+    """weight * sum_t |a_t|^2."""
+
+    weight: float
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        return self.weight * (x.actions**2).sum((-2, -1))
+
+
+@dataclass(frozen=True)
+class ActionSmoothness:
+    """weight * sum_t |a_t - a_{t-1}|^2, starting from the previous applied action when given."""
+
+    weight: float
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        a = x.actions
+        if x.previous_action is not None:
+            a = torch.cat([x.previous_action.expand(a.shape[0], 1, -1).to(a.dtype), a], dim=1)
+        return self.weight * ((a[:, 1:] - a[:, :-1]) ** 2).sum((-2, -1))
+
+
+@dataclass(frozen=True)
+class LatentBounds:
+    """weight * sum_t sum_d relu(z - high)^2 + relu(low - z)^2 (a soft box in latent space)."""
+
+    weight: float
+    low: float | None = None
+    high: float | None = None
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        z = x.latents
+        excess = torch.zeros_like(z)
+        if self.high is not None:
+            excess = excess + torch.relu(z - self.high) ** 2
+        if self.low is not None:
+            excess = excess + torch.relu(self.low - z) ** 2
+        return self.weight * excess.sum((-2, -1))
+
+
+class Cost:
+    """Sum of the enabled terms: cost(latents, actions, goal, previous_action) -> (N,)."""
+
+    def __init__(self, terms: list[CostTerm]) -> None:
+        self.terms = [t for t in terms if t.weight != 0.0]
+
+    @classmethod
+    def from_config(cls, config: CostConfig) -> Cost:
+        return cls([
+            GoalDistance(config.goal_weight),
+            GoalDistance(config.goal_running_weight, every_step=True),
+            ActionMagnitude(config.action_weight),
+            ActionSmoothness(config.smoothness_weight),
+            LatentBounds(config.latent_bound_weight, config.latent_low, config.latent_high),
+        ])
+
+    def __call__(
+        self,
+        latents: torch.Tensor,
+        actions: torch.Tensor,
+        goal: torch.Tensor,
+        previous_action: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = CostInputs(latents, actions, goal, previous_action)
+        total = torch.zeros(latents.shape[0], dtype=latents.dtype, device=latents.device)
+        for term in self.terms:
+            total = total + term(x)
+        return total

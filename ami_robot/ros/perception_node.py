@@ -1,0 +1,83 @@
+"""Perception node: camera image -> latent.
+
+Subscribes `camera/image` (sensor_msgs/Image, sensor-data QoS, latest only); publishes
+`brain/latent` (1 x D 32FC1 image with the camera header). Malformed images are dropped with a WARN
+diagnostic. configure loads the encoder, activate starts encoding, deactivate stops it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rcl_interfaces.msg import ParameterEvent
+from sensor_msgs.msg import Image
+
+from ami_robot.brain import LatentEncoder, load_model
+from ami_robot.ros import params as P
+from ami_robot.ros.conversions import event_to_settings, image_to_numpy
+from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, latent_to_msg, run_nodes
+from ami_robot.ros.qos import CAMERA, LATCHED, LATEST
+from ami_robot.safety import ImageError
+
+
+class PerceptionNode(BrainNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("perception", P.PERCEPTION, **kwargs)
+        self.encoder: LatentEncoder | None = None
+        self.received = self.rejected = 0
+        self.encode_ms = 0.0
+
+    def on_configure(self, state):
+        try:
+            self.encoder = LatentEncoder(load_model(self.values()["checkpoint"]))
+        except Exception as exc:  # noqa: BLE001 - any load failure fails the transition
+            self.get_logger().error(f"cannot load the model: {exc}")
+            return FAILURE
+        self.latent_pub = self.create_publisher(Image, "brain/latent", LATEST)
+        self.image_sub = self.create_subscription(Image, "camera/image", self.on_image, CAMERA)
+        self.settings_sub = self.create_subscription(ParameterEvent, "brain/settings", self.on_settings, LATCHED)
+        self.status_timer = self.create_timer(1.0, self.report)
+        return SUCCESS
+
+    def on_image(self, msg: Image) -> None:
+        if not self.active or self.encoder is None:
+            return
+        self.received += 1
+        start = time.perf_counter()
+        try:
+            z = self.encoder(image_to_numpy(msg))
+        except ImageError as exc:
+            self.rejected += 1
+            self.diagnose(WARN, f"camera image rejected: {exc}", rejected=self.rejected)
+            return
+        self.encode_ms = (time.perf_counter() - start) * 1e3
+        self.latent_pub.publish(latent_to_msg(z, msg.header))
+
+    def on_settings(self, msg: ParameterEvent) -> None:
+        checkpoint = self.follow_checkpoint(event_to_settings(msg))
+        if checkpoint:
+            try:
+                self.encoder = LatentEncoder(load_model(checkpoint))
+                self.get_logger().info(f"switched to model {checkpoint}")
+            except Exception as exc:  # noqa: BLE001 - keep the old model
+                self.diagnose(WARN, f"model switch to {checkpoint} failed, keeping the old model: {exc}")
+
+    def report(self) -> None:
+        self.diagnose(OK if self.active else WARN, "encoding" if self.active else "inactive",
+                      images=self.received, rejected=self.rejected, encode_ms=self.encode_ms)
+
+    def on_cleanup(self, state):
+        for entity in (self.image_sub, self.settings_sub):
+            self.destroy_subscription(entity)
+        self.destroy_publisher(self.latent_pub)
+        self.destroy_timer(self.status_timer)
+        self.encoder = None
+        return SUCCESS
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_nodes([PerceptionNode], argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

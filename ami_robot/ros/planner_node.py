@@ -1,0 +1,230 @@
+"""Planner (actor) node: receding-horizon MPC at a fixed rate with a deadline, behind the safety guard.
+
+Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each tick
+(`control_rate_hz`) publishes the command: `cmd_vel` (geometry_msgs/TwistStamped, `command_type`
+twist) or `command` (std_msgs/Float32MultiArray, `command_type` array); when it replanned, the plan
+as `brain/plan` (nav_msgs/Path, actions integrated as x/y velocities) and the executed normalised
+action block on `brain/action_block`; every second, and at once on an error, /diagnostics with the
+measured rate, latency (camera stamp to command), planning time, cost and backend.
+
+configure loads the model and builds the planner, activate starts the control timer, deactivate
+sends the stop command and stops the timer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterEvent
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray
+
+from ami_robot.brain import Actor, BrainCommand, load_model
+from ami_robot.config import ConfigError
+from ami_robot.configurator import BrainSettings
+from ami_robot.ros import params as P
+from ami_robot.ros.conversions import ConversionError, action_to_twist, array_to_msg, event_to_settings, plan_to_path
+from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode, msg_to_latent, run_nodes, stamp_s
+from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
+from ami_robot.safety import StopReason
+
+CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
+
+
+class PlannerNode(BrainNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("planner", P.PLANNER, **kwargs)
+        self.actor: Actor | None = None
+        self.configured_settings: dict[str, Any] = {}
+        self.latencies_ms: deque[float] = deque(maxlen=10000)
+        self.planning_ms: deque[float] = deque(maxlen=10000)
+        self.timer = None
+        self._reset_stats()
+        self.add_post_set_parameters_callback(self.on_parameters_set)
+
+    def settings(self) -> BrainSettings:
+        """This node's parameters with the configurator's latest snapshot over them."""
+        return P.validate({**self.values(), **self.configured_settings})
+
+    def on_configure(self, state):
+        values = self.values()
+        try:
+            settings = self.settings()
+            model = load_model(settings.checkpoint)
+            self.actor = Actor(model, settings)
+        except Exception as exc:  # noqa: BLE001 - any failure to build the actor fails the transition
+            self.get_logger().error(f"cannot configure the planner: {exc}")
+            return FAILURE
+        if values["command_type"] == "twist" and model.env_action_dim > 3:
+            self.get_logger().error(f"command_type twist carries at most 3 action values, the model has {model.env_action_dim}")
+            return FAILURE
+        self.twist = values["command_type"] == "twist"
+        self.frame_id = values["frame_id"]
+        self.command_pub = (self.create_publisher(TwistStamped, "cmd_vel", COMMAND) if self.twist
+                            else self.create_publisher(Float32MultiArray, "command", COMMAND))
+        self.path_pub = self.create_publisher(Path, "brain/plan", EVENTS)
+        self.block_pub = self.create_publisher(Float32MultiArray, "brain/action_block", EVENTS)
+        self.subs = [
+            self.create_subscription(Image, "brain/latent", self.on_latent, LATEST),
+            self.create_subscription(Image, "brain/goal_latent", self.on_goal, LATCHED),
+            self.create_subscription(ParameterEvent, "brain/settings", self.on_settings, LATCHED),
+        ]
+        self.status_timer = self.create_timer(1.0, self.report)
+        return SUCCESS
+
+    def on_activate(self, state):
+        self._reset_stats()
+        self.timer = self.create_timer(1.0 / self.actor.settings.control_rate_hz, self.tick)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        self.publish_command(self.actor.stop(StopReason.INACTIVE))
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        for sub in self.subs:
+            self.destroy_subscription(sub)
+        for pub in (self.command_pub, self.path_pub, self.block_pub):
+            self.destroy_publisher(pub)
+        self.destroy_timer(self.status_timer)
+        self.actor = None
+        return SUCCESS
+
+    def on_latent(self, msg: Image) -> None:
+        if self.actor is None:
+            return
+        try:
+            z = msg_to_latent(msg, self.actor.model.latent_dim)
+        except ConversionError as exc:
+            self.diagnose(WARN, f"latent rejected: {exc}")
+            return
+        self.actor.observe(z, stamp_s(msg.header))
+        self.latest_stamp_s = stamp_s(msg.header)
+
+    def on_goal(self, msg: Image) -> None:
+        if self.actor is None:
+            return
+        try:
+            self.actor.set_goal_latent(msg_to_latent(msg, self.actor.model.latent_dim))
+        except ConversionError as exc:
+            self.diagnose(WARN, f"goal latent rejected: {exc}")
+            return
+        self.get_logger().info("new goal")
+
+    def on_settings(self, msg: ParameterEvent) -> None:
+        snapshot = {k: v for k, v in event_to_settings(msg).items() if k in CONFIGURATOR_OWNED}
+        if self.actor is None or not self.rebuild(snapshot, f"settings from {msg.node}"):
+            return
+        self.configured_settings = snapshot
+        self.follow_checkpoint(snapshot)
+
+    def on_parameters_set(self, parameters) -> None:
+        """This node's own parameters (safety, rate) changed at run time: rebuild the actor with them."""
+        if self.actor is not None and {p.name for p in parameters} - {"checkpoint", "command_type", "frame_id"}:
+            self.rebuild(self.configured_settings, "parameter change")
+
+    def rebuild(self, snapshot: dict[str, Any], source: str) -> bool:
+        """Replace the actor by one built with `snapshot` over this node's parameters; False if rejected."""
+        old = self.actor
+        try:
+            settings = P.validate({**self.values(), **snapshot})
+            model = old.model if settings.checkpoint == old.settings.checkpoint else load_model(settings.checkpoint)
+            actor = Actor(model, settings)
+        except (ConfigError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+            self.diagnose(ERROR, f"{source} rejected, keeping the current settings: {exc}")
+            return False
+        actor.take_over(old)
+        self.actor = actor
+        if self.timer is not None and settings.control_rate_hz != old.settings.control_rate_hz:
+            self.destroy_timer(self.timer)
+            self.timer = self.create_timer(1.0 / settings.control_rate_hz, self.tick)
+        self.get_logger().info(f"{source} applied ({settings.method}, backend {actor.backend})")
+        return True
+
+    def tick(self) -> None:
+        start = time.perf_counter()
+        try:
+            command = self.actor.tick(self.now_s())
+        except Exception as exc:  # noqa: BLE001 - a planner failure must stop the robot, not the node
+            command = self.actor.stop(StopReason.NON_FINITE, f"planner raised {type(exc).__name__}: {exc}")
+        self.publish_command(command)
+        now = self.now_s()
+        self.ticks += 1
+        self.last = command
+        if command.stopped:
+            self.stops += 1
+            if command.is_error:
+                self.errors += 1
+                self.diagnose(ERROR, f"stop: {command.reason.value} {command.detail}".strip(), **self.stats())
+        if command.replanned and not command.stopped:
+            self.latencies_ms.append((now - self.latest_stamp_s) * 1e3)
+            self.planning_ms.append(command.planning_s * 1e3)
+            self.cost = command.cost
+            self.path_pub.publish(plan_to_path(command.plan, 1.0 / self.actor.settings.control_rate_hz,
+                                               self.get_clock().now().to_msg(), self.frame_id))
+            self.block_pub.publish(array_to_msg(self.actor.memory.last_actions(1)[0]))
+        self.tick_ms = (time.perf_counter() - start) * 1e3
+
+    def publish_command(self, command: BrainCommand) -> None:
+        if self.twist:
+            self.command_pub.publish(action_to_twist(command.action, self.get_clock().now().to_msg(), self.frame_id))
+        else:
+            self.command_pub.publish(array_to_msg(command.action))
+
+    def _reset_stats(self) -> None:
+        self.ticks = self.stops = self.errors = 0
+        self.started_s = time.monotonic()
+        self.latest_stamp_s = 0.0
+        self.cost = float("nan")
+        self.tick_ms = 0.0
+        self.last: BrainCommand | None = None
+        self.latencies_ms.clear()
+        self.planning_ms.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Measured since activation: rate_hz, latency (camera stamp to command) and planning time percentiles."""
+        elapsed = max(time.monotonic() - self.started_s, 1e-9)
+        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.full(1, np.nan)
+        plan = np.asarray(self.planning_ms) if self.planning_ms else np.full(1, np.nan)
+        return {
+            "rate_hz": self.ticks / elapsed if self.active else 0.0,
+            "ticks": self.ticks,
+            "plans": len(self.planning_ms),
+            "stops": self.stops,
+            "errors": self.errors,
+            "latency_ms_p50": float(np.percentile(lat, 50)),
+            "latency_ms_p99": float(np.percentile(lat, 99)),
+            "planning_ms_p50": float(np.percentile(plan, 50)),
+            "planning_ms_p99": float(np.percentile(plan, 99)),
+            "tick_ms": self.tick_ms,
+            "cost": self.cost,
+            "backend": self.actor.backend if self.actor else "none",
+            "method": self.actor.settings.method if self.actor else "none",
+            "rmw": rclpy.get_rmw_implementation_identifier(),
+            "last_stop": self.last.reason.value if self.last is not None and self.last.stopped else "",
+        }
+
+    def report(self) -> None:
+        if not self.active:
+            self.diagnose(WARN, "inactive", **self.stats())
+        elif self.last is not None and self.last.stopped:
+            self.diagnose(ERROR if self.last.is_error else WARN, f"stopped: {self.last.reason.value}", **self.stats())
+        else:
+            self.diagnose(OK, "controlling", **self.stats())
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_nodes([PlannerNode], argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+#include "reference/reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace ami {
+
+float action_cost(const float* actions, int horizon, int action_dim, const CostParams& cost,
+                  const float* prev_action) {
+  float magnitude = 0.0f, smooth = 0.0f;
+  for (int t = 0; t < horizon; ++t) {
+    const float* a = actions + t * action_dim;
+    const float* prev = t > 0 ? a - action_dim : prev_action;
+    for (int j = 0; j < action_dim; ++j) {
+      magnitude += a[j] * a[j];
+      if (prev != nullptr) smooth += (a[j] - prev[j]) * (a[j] - prev[j]);
+    }
+  }
+  return cost.action_weight * magnitude + cost.smoothness_weight * smooth;
+}
+
+namespace {
+
+float activate(float x, Activation act) {
+  switch (act) {
+    case Activation::GELU: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case Activation::SiLU: return x / (1.0f + std::exp(-x));
+    case Activation::ReLU: return x > 0.0f ? x : 0.0f;
+    case Activation::Tanh: return std::tanh(x);
+  }
+  return x;
+}
+
+class ReferenceRollout final : public RolloutCost {
+ public:
+  explicit ReferenceRollout(const Problem& p) : p_(p) {
+    const int D = p.model.latent_dim, k = p.model.history;
+    z0_.resize(static_cast<size_t>(k) * D);
+    goal_.resize(D);
+    prev_.resize(p.model.action_dim);
+  }
+
+  void set_start(const float* z0, const float* goal, const float* prev_action) override {
+    std::copy(z0, z0 + z0_.size(), z0_.begin());
+    std::copy(goal, goal + goal_.size(), goal_.begin());
+    has_prev_ = prev_action != nullptr;
+    if (has_prev_) std::copy(prev_action, prev_action + prev_.size(), prev_.begin());
+  }
+
+  void evaluate(const float* actions, int n, float* cost) override {
+    const int H = p_.sampler.horizon, A = p_.model.action_dim, D = p_.model.latent_dim;
+    std::vector<float> z(static_cast<size_t>(H) * D);
+    for (int i = 0; i < n; ++i) {
+      const float* a = actions + static_cast<size_t>(i) * H * A;
+      rollout(a, z.data());
+      cost[i] = latent_cost(z.data()) + action_cost(a, H, A, p_.cost, has_prev_ ? prev_.data() : nullptr);
+    }
+  }
+
+  void predict(const float* actions, int n, float* latents) override {
+    const int H = p_.sampler.horizon, A = p_.model.action_dim, D = p_.model.latent_dim;
+    for (int i = 0; i < n; ++i) rollout(actions + static_cast<size_t>(i) * H * A, latents + static_cast<size_t>(i) * H * D);
+  }
+
+  const char* name() const override { return "reference"; }
+
+ private:
+  // z (H, D): the predicted latents z_1..z_H of one action sequence a (H, A).
+  void rollout(const float* a, float* z) const {
+    const auto& m = p_.model;
+    const int D = m.latent_dim, A = m.action_dim, k = m.history, H = p_.sampler.horizon;
+    std::vector<float> x(m.input_dim());
+    std::copy(z0_.begin(), z0_.end(), x.begin());
+    for (int t = 0; t < H; ++t) {
+      std::copy(a + t * A, a + (t + 1) * A, x.begin() + k * D);
+      std::vector<float> h = x;
+      for (size_t l = 0; l < m.layers.size(); ++l) h = layer(m.layers[l], h, l + 1 < m.layers.size());
+      float* z_next = z + t * D;
+      for (int d = 0; d < D; ++d) z_next[d] = x[(k - 1) * D + d] + h[d];
+      std::copy(x.begin() + D, x.begin() + k * D, x.begin());  // drop the oldest latent
+      std::copy(z_next, z_next + D, x.begin() + (k - 1) * D);
+    }
+  }
+
+  std::vector<float> layer(const LinearLayer& l, const std::vector<float>& x, bool hidden) const {
+    std::vector<float> y(l.out);
+    for (int o = 0; o < l.out; ++o) {
+      float acc = l.bias[o];
+      for (int i = 0; i < l.in; ++i) acc += l.weight[static_cast<size_t>(o) * l.in + i] * x[i];
+      y[o] = acc;
+    }
+    if (!hidden) return y;
+    float mean = 0.0f;
+    for (float v : y) mean += v;
+    mean /= l.out;
+    float var = 0.0f;
+    for (float v : y) var += (v - mean) * (v - mean);
+    var /= l.out;
+    const float inv = 1.0f / std::sqrt(var + p_.model.ln_eps);
+    for (int o = 0; o < l.out; ++o) y[o] = activate((y[o] - mean) * inv * l.ln_gamma[o] + l.ln_beta[o], p_.model.activation);
+    return y;
+  }
+
+  float latent_cost(const float* z) const {
+    const auto& c = p_.cost;
+    const int D = p_.model.latent_dim, H = p_.sampler.horizon;
+    float terminal = 0.0f, running = 0.0f, bound = 0.0f;
+    for (int t = 0; t < H; ++t) {
+      float dist = 0.0f;
+      for (int d = 0; d < D; ++d) {
+        const float v = z[t * D + d];
+        dist += (v - goal_[d]) * (v - goal_[d]);
+        if (!c.latent_high.empty() && v > c.latent_high[d]) bound += (v - c.latent_high[d]) * (v - c.latent_high[d]);
+        if (!c.latent_low.empty() && v < c.latent_low[d]) bound += (c.latent_low[d] - v) * (c.latent_low[d] - v);
+      }
+      running += dist;
+      if (t == H - 1) terminal = dist;
+    }
+    return c.goal_weight * terminal + c.goal_running_weight * running + c.latent_bound_weight * bound;
+  }
+
+  const Problem p_;
+  std::vector<float> z0_, goal_, prev_;
+  bool has_prev_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<RolloutCost> make_reference_rollout(const Problem& problem) {
+  return std::make_unique<ReferenceRollout>(problem);
+}
+
+}  // namespace ami

@@ -1,0 +1,269 @@
+"""Parallel episode collection into an `ami_sim.dataset` directory.
+
+Each worker process owns one environment; episode i is reset with seed `seed + i`, so a dataset is
+reproducible whatever the number of workers. Workers write each finished episode atomically
+(temporary file, then rename); the parent rewrites `dataset.json` as episodes finish (at most every
+0.5 s) and at the end. On Ctrl-C or
+SIGTERM the workers are stopped, half-written temporary files removed, and the index rewritten:
+every finished episode stays. Running again into the same directory collects only the missing ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ami_sim import dataset
+from ami_sim.base import check_image_size
+from ami_sim.policies import Policy
+from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, spec
+
+PolicyName = Literal["expert", "random", "mixed"]
+INDEX_PERIOD_S = 0.5  # dataset.json is rewritten at most this often while collecting, and at the end
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What to collect. `noise`: expert action noise std; `mixed`: each episode is expert or random
+    with probability 1/2 (drawn from the episode seed); `max_steps`: None = the env's time limit."""
+
+    env: str
+    episodes: int
+    out: Path
+    policy: PolicyName = "expert"
+    noise: float = 0.1
+    seed: int = 0
+    workers: int = 0
+    image_size: int = 64
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.env not in ENV_NAMES:
+            raise ValueError(f"unknown environment {self.env!r}; choose one of {', '.join(ENV_NAMES)}")
+        if self.policy not in ("expert", "random", "mixed"):
+            raise ValueError(f"policy must be expert, random or mixed, got {self.policy!r}")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        check_image_size(self.image_size)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+
+    @property
+    def num_workers(self) -> int:
+        return max(1, min(self.workers or (os.cpu_count() or 1), self.episodes))
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    episodes: int
+    new_episodes: int
+    steps: int
+    successes: int
+    seconds: float
+    interrupted: bool
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_episode(env: Any, policy: Policy, seed: int, max_steps: int) -> dataset.Episode:
+    """Roll `policy` out in `env` from `reset(seed=seed)` until termination, truncation or `max_steps`."""
+    observation, info = env.reset(seed=seed)
+    policy.reset(info)
+    observations, states, actions, rewards = [observation], [info["state"]], [], []
+    for _ in range(max_steps):
+        action = policy.act(observation, info)
+        observation, reward, terminated, truncated, info = env.step(action)
+        observations.append(observation)
+        states.append(info["state"])
+        actions.append(action)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return dataset.Episode(
+        observations=np.stack(observations),
+        actions=np.stack(actions),
+        states=np.stack(states),
+        rewards=np.asarray(rewards, dtype=np.float32),
+        goal_observation=info["goal_observation"],
+        goal_state=info["goal_state"],
+        attrs={"seed": seed, "success": bool(info["success"])},
+    )
+
+
+class _Worker:
+    """One environment and its policies, living in a worker process."""
+
+    def __init__(self, config: CollectConfig):
+        self.config = config
+        self.max_steps = config.max_steps or spec(config.env).max_episode_steps
+        self.env = make_env(config.env, image_size=config.image_size, max_episode_steps=self.max_steps)
+
+    def policy_for(self, seed: int) -> tuple[str, Policy]:
+        name = self.config.policy
+        if name == "mixed":
+            name = "expert" if np.random.default_rng([seed, 1]).random() < 0.5 else "random"
+        if name == "expert":
+            return name, make_expert(self.config.env, noise=self.config.noise, seed=seed, env=self.env)
+        return name, make_random(self.config.env, seed=seed, env=self.env)
+
+    def __call__(self, index: int) -> tuple[int, int, bool]:
+        seed = self.config.seed + index
+        policy_name, policy = self.policy_for(seed)
+        episode = run_episode(self.env, policy, seed, self.max_steps)
+        noise = self.config.noise if policy_name == "expert" else 0.0
+        episode.attrs.update(env=self.config.env, policy=policy_name, noise=noise)
+        dataset.write_episode(self.config.out / dataset.episode_name(index), episode)
+        return index, len(episode), bool(episode.attrs["success"])
+
+
+def _worker_main(config: CollectConfig, indices: list[int], results: Any) -> None:
+    """Worker process: collect `indices`, report each episode on `results`, then "done" (or "error")."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    try:
+        worker = _Worker(config)
+        for index in indices:
+            results.put(("episode", worker(index)))
+        worker.env.close()
+        results.put(("done", None))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+class _WorkerProcesses:
+    """Worker processes with a static share of the episodes each (episode k*n + i to worker i); on exit
+    any still running is terminated (SIGTERM, then SIGKILL), so stopping never waits on a worker."""
+
+    def __init__(self, config: CollectConfig, todo: list[int]):
+        context = mp.get_context("spawn")
+        self.queue = context.Queue()
+        n = config.num_workers
+        self.processes = [
+            context.Process(target=_worker_main, args=(config, todo[k::n], self.queue), daemon=True, name=f"collect-{k}")
+            for k in range(n)
+        ]
+
+    def __enter__(self) -> _WorkerProcesses:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def results(self) -> Iterator[tuple[int, int, bool]]:
+        running = len(self.processes)
+        while running:
+            try:
+                kind, payload = self.queue.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.processes):
+                    raise RuntimeError("collect workers exited without reporting (crashed?)") from None
+                continue
+            if kind == "error":
+                raise RuntimeError(f"a collect worker failed:\n{payload}")
+            if kind == "done":
+                running -= 1
+            else:
+                yield payload
+
+    def __exit__(self, *exc: Any) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.queue.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def index_info(config: CollectConfig) -> dict[str, Any]:
+    info = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "workers")}
+    info.update(env_id=spec(config.env).gym_id, episodes_requested=info.pop("episodes"))
+    return info
+
+
+def remove_partial_files(out: Path) -> None:
+    for tmp in out.glob(".episode_*.tmp*"):
+        tmp.unlink(missing_ok=True)
+
+
+def collect(
+    config: CollectConfig,
+    progress: bool = True,
+    on_episode: Callable[[int, int, bool], None] | None = None,
+) -> CollectSummary:
+    """Collect `config.episodes` episodes into `config.out` (see the module docstring)."""
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_partial_files(out)
+    existing = dataset.read_index(out) if (out / dataset.INDEX).exists() else None
+    if existing is not None and existing.get("env") not in (None, config.env):
+        raise ValueError(f"{out} holds a {existing.get('env')!r} dataset, not {config.env!r}")
+    done = {p.name for p in dataset.episode_files(out)}
+    todo = [i for i in range(config.episodes) if dataset.episode_name(i) not in done]
+    info = index_info(config)
+    dataset.write_index(out, **info)
+    steps = successes = 0
+    interrupted = False
+    start = time.perf_counter()
+    already = config.episodes - len(todo)
+    bar = tqdm(total=config.episodes, initial=already, desc=f"collect {config.env}", unit="ep", disable=not progress)
+    handles_signals = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM) if handles_signals else ()
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, _raise_stop)
+    workers = contextlib.ExitStack()  # closing it stops the workers, before the final index is written
+    try:
+        if config.num_workers == 1:
+            worker = _Worker(config)
+            workers.callback(worker.env.close)
+            results: Iterator[tuple[int, int, bool]] = map(worker, todo)
+        else:
+            results = workers.enter_context(_WorkerProcesses(config, todo)).results()
+        last_index_write = time.monotonic()
+        for index, length, success in results:
+            steps += length
+            successes += success
+            if time.monotonic() - last_index_write > INDEX_PERIOD_S:
+                dataset.write_index(out, **info)
+                last_index_write = time.monotonic()
+            bar.update(1)
+            bar.set_postfix(success=f"{successes}/{bar.n - already}")
+            if on_episode is not None:
+                on_episode(index, length, success)
+    except (_Stop, KeyboardInterrupt):
+        interrupted = True
+    finally:
+        workers.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        bar.close()
+        remove_partial_files(out)
+        dataset.write_index(out, **info)
+    total = len(dataset.episode_files(out))
+    return CollectSummary(total, total - len(done), steps, successes, time.perf_counter() - start, interrupted)

@@ -1,0 +1,81 @@
+"""Command-line names (tworoom, pusht, reacher) -> gymnasium ids, environments and their experts."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+
+from ami_sim.policies import ExpertPolicy, RandomPolicy
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """One simulated robot: gymnasium id, `module:Class` of its env and of its scripted expert."""
+
+    name: str
+    gym_id: str
+    env_entry_point: str
+    expert_entry_point: str
+    max_episode_steps: int
+
+
+SPECS: dict[str, SimSpec] = {
+    spec.name: spec
+    for spec in (
+        SimSpec("tworoom", "ami_sim/TwoRoom-v0", "ami_sim.tworoom:TwoRoomEnv", "ami_sim.tworoom:TwoRoomExpert", 100),
+        SimSpec("pusht", "ami_sim/PushT-v0", "ami_sim.pusht:PushTEnv", "ami_sim.pusht:PushTExpert", 200),
+        SimSpec("reacher", "ami_sim/Reacher-v0", "ami_sim.reacher:ReacherEnv", "ami_sim.reacher:ReacherExpert", 100),
+    )
+}
+ENV_NAMES: tuple[str, ...] = tuple(SPECS)
+
+
+def register_envs() -> None:
+    """Register every ami_sim environment with gymnasium (idempotent)."""
+    for spec in SPECS.values():
+        if spec.gym_id not in gym.registry:
+            gym.register(spec.gym_id, entry_point=spec.env_entry_point, max_episode_steps=spec.max_episode_steps)
+
+
+def spec(name: str) -> SimSpec:
+    if name not in SPECS:
+        raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(ENV_NAMES)}")
+    return SPECS[name]
+
+
+def make_env(name: str, **kwargs: Any) -> gym.Env:
+    """`gymnasium.make` of the env called `name`; kwargs go to the env (image_size, config fields)
+    or to gymnasium (max_episode_steps, disable_env_checker)."""
+    register_envs()
+    return gym.make(spec(name).gym_id, **kwargs)
+
+
+def _load(entry_point: str) -> Any:
+    module, attr = entry_point.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_expert(name: str, noise: float = 0.0, seed: int | None = None, env: gym.Env | None = None) -> ExpertPolicy:
+    """The scripted expert of `name` with Gaussian action noise `noise`, for `env`'s geometry
+    (the default geometry when `env` is None)."""
+    s = spec(name)
+    own_env = env is None
+    env = make_env(name) if own_env else env
+    controller = _load(s.expert_entry_point)(env.unwrapped.config)
+    action_space = env.action_space
+    if own_env:
+        env.close()
+    return ExpertPolicy(controller, action_space, noise=noise, seed=seed)
+
+
+def make_random(name: str, seed: int | None = None, env: gym.Env | None = None) -> RandomPolicy:
+    """Uniform random actions in the action box of `env` (of a default env of `name` when None)."""
+    own_env = env is None
+    env = make_env(name) if own_env else env
+    action_space = env.action_space
+    if own_env:
+        env.close()
+    return RandomPolicy(action_space, seed=seed)

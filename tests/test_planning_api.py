@@ -1,0 +1,207 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planning_helpers import LinearDynamics, random_dynamics  # noqa: E402
+
+import ami_robot  # noqa: E402
+from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends  # noqa: E402
+
+SMALL = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4)
+
+
+def test_available_backends_and_auto():
+    names = available_backends()
+    assert names[-1] == "torch" and "cpu" in names
+    _, dyn = random_dynamics()
+    assert CEMPlanner(dyn, SMALL, backend="auto").backend_name == names[0]
+    info = ami_robot.build_info()
+    assert {"cuda", "cuda_architectures", "compiler", "openmp", "threads", "simd_flags"} <= set(info)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch", "reference"])
+def test_same_seed_same_plan_and_different_seed_differs(backend):
+    _, dyn = random_dynamics()
+    z0, goal = np.zeros(8, np.float32), np.linspace(-1, 1, 8, dtype=np.float32)
+    plans = [CEMPlanner(dyn, SMALL, backend=backend).plan(z0, goal).actions for _ in range(2)]
+    np.testing.assert_array_equal(plans[0], plans[1])
+    other = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4, seed=99)
+    assert not np.array_equal(CEMPlanner(dyn, other, backend=backend).plan(z0, goal).actions, plans[0])
+
+
+def test_reset_restarts_the_stream_and_warm_start_shifts():
+    _, dyn = random_dynamics()
+    planner = CEMPlanner(dyn, SMALL, backend="cpu")
+    z0, goal = np.zeros(8, np.float32), np.ones(8, np.float32)
+    first = planner.plan(z0, goal)
+    np.testing.assert_array_equal(planner.initial_mean(), np.concatenate([first.actions[1:], first.actions[-1:]]))
+    assert planner.plan(z0, goal).plan_index == 1
+    planner.reset()
+    np.testing.assert_array_equal(planner.plan(z0, goal).actions, first.actions)
+
+
+def test_result_fields_and_torch_tensor_inputs():
+    module, dyn = random_dynamics(history=2)
+    config = PlannerConfig(horizon=4, samples=24, iterations=2, elites=4, action_low=-0.5, action_high=0.5)
+    planner = MPPIPlanner(dyn, config, backend="cpu")
+    result = planner.plan(torch.zeros(2, 8, dtype=torch.float64), torch.ones(8))
+    assert result.actions.shape == (4, 3) and result.actions.dtype == np.float32
+    assert np.abs(result.actions).max() <= 0.5 and np.isfinite(result.cost) and result.elapsed_s > 0
+    assert result.backend == "cpu"
+
+
+def test_torch_backend_takes_any_module():
+    B = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
+    planner = CEMPlanner(LinearDynamics(B), SMALL, backend="torch", action_dim=2)
+    assert planner.plan(np.zeros(3, np.float32), np.ones(3, np.float32)).actions.shape == (3, 2)
+    assert planner.plan(np.zeros((4, 3), np.float32), np.ones(3, np.float32)).actions.shape == (3, 2)  # history 4
+    assert CEMPlanner(LinearDynamics(B), SMALL, backend="auto", action_dim=2).backend_name == "torch"
+    with pytest.raises(TypeError, match="MLPPredictor"):
+        CEMPlanner(LinearDynamics(B), SMALL, backend="cpu", action_dim=2)
+    with pytest.raises(TypeError, match="MLPPredictor"):
+        MLPDynamics.from_module(torch.nn.Sequential(torch.nn.Linear(5, 3)))
+    with pytest.raises(ValueError, match="action_dim is required"):
+        CEMPlanner(LinearDynamics(B), SMALL, backend="torch")
+
+
+def test_safetensors_round_trip(tmp_path):
+    module, dyn = random_dynamics(activation="silu", history=2)
+    path = tmp_path / "predictor.safetensors"
+    dyn.save_safetensors(path)
+    loaded = MLPDynamics.from_safetensors(path)
+    assert loaded.config == dyn.config
+    for a, b in zip(loaded.state_dict().values(), dyn.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+    z0, goal = np.zeros((2, 8), np.float32), np.ones(8, np.float32)
+    np.testing.assert_array_equal(CEMPlanner(loaded, SMALL, backend="cpu").plan(z0, goal).actions,
+                                  CEMPlanner(dyn, SMALL, backend="cpu").plan(z0, goal).actions)
+    from safetensors.numpy import save_file
+
+    save_file(dyn.state_dict(), str(tmp_path / "bare.safetensors"))
+    with pytest.raises(ValueError, match="sidecar"):
+        MLPDynamics.from_safetensors(tmp_path / "bare.safetensors")
+
+
+def _planner():
+    return CEMPlanner(random_dynamics()[1], SMALL, backend="cpu")
+
+
+NAN_GOAL = np.full(8, np.nan, np.float32)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda p: p.plan(np.zeros(7, np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
+    (lambda p: p.plan(np.zeros((2, 8), np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
+    (lambda p: p.plan(np.zeros(8, np.float32), np.zeros((1, 8), np.float32)), ValueError, "z_goal: expected shape"),
+    (lambda p: p.plan(np.zeros(8, np.int64), np.zeros(8, np.float32)), TypeError, "z0: expected a floating"),
+    (lambda p: p.plan(torch.zeros(8, dtype=torch.int32), np.zeros(8)), TypeError, "z0: expected a floating"),
+    (lambda p: p.plan(np.full(8, np.inf, np.float32), np.zeros(8, np.float32)), ValueError, "z0 contains NaN or Inf"),
+    (lambda p: p.plan(np.zeros(8, np.float32), NAN_GOAL), ValueError, "z_goal contains NaN or Inf"),
+    (lambda p: p.plan(np.zeros(8), np.zeros(8), previous_action=np.zeros(2)), ValueError, "previous_action"),
+    (lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.zeros((2, 24, 3, 2))), ValueError, "noise: expected shape"),
+    (lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.full((2, 24, 3, 3), np.nan)), ValueError, "noise contains"),
+])
+def test_bad_plan_inputs_raise(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_planner())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(elites=30, samples=20), r"elites \(30\) > samples \(20\)"),
+    (dict(horizon=0), "horizon must be >= 1"),
+    (dict(action_low=1.0, action_high=-1.0), "action_low 1.0 > action_high -1.0"),
+    (dict(momentum=1.0), "momentum"),
+    (dict(temperature=0.0), "temperature"),
+])
+def test_bad_config_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PlannerConfig(**kwargs)
+
+
+def test_bad_limits_weights_and_backend_raise():
+    module, dyn = random_dynamics()
+    with pytest.raises(ValueError, match="low > high at index 1"):
+        CEMPlanner(dyn, PlannerConfig(action_low=(0.0, 1.0, 0.0), action_high=(1.0, 0.0, 1.0)), backend="cpu")
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        CEMPlanner(dyn, SMALL, backend="gpu")
+    with torch.no_grad():
+        module.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="weights contain NaN or Inf"):
+        MLPDynamics.from_module(module)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    latent_dim=st.integers(1, 9), action_dim=st.integers(1, 4), hidden=st.integers(1, 40), depth=st.integers(1, 3),
+    history=st.integers(1, 3), horizon=st.integers(1, 4), samples=st.integers(1, 40), data=st.data(),
+)
+def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, history, horizon, samples, data):
+    """Valid random problems plan with finite, in-bounds actions on every backend, and their
+    rollout costs agree. (Plans are compared on fixed problems in test_planning_backends: with
+    random tiny networks, near-tied costs may legitimately order elites differently.)"""
+    elites = data.draw(st.integers(1, samples))
+    method = data.draw(st.sampled_from([CEMPlanner, MPPIPlanner]))
+    module, dyn = random_dynamics(latent_dim, action_dim, hidden, depth, "gelu", history)
+    config = PlannerConfig(horizon=horizon, samples=samples, iterations=2, elites=elites, max_rate=0.5,
+                           keep_elites_fraction=data.draw(st.sampled_from([0.0, 0.5])))
+    z0 = np.zeros((history, latent_dim), np.float32)
+    goal = np.ones(latent_dim, np.float32)
+    planners = [method(dyn if b != "torch" else module, config, backend=b) for b in ("cpu", "reference", "torch")]
+    for planner in planners:
+        r = planner.plan(z0, goal)
+        assert r.actions.shape == (horizon, action_dim)
+        assert np.isfinite(r.actions).all() and np.abs(r.actions).max() <= 1.0
+    actions = np.random.default_rng(0).uniform(-1, 1, (samples, horizon, action_dim)).astype(np.float32)
+    costs = [p.backend.rollout_cost(actions, z0, goal) for p in planners]
+    np.testing.assert_allclose(costs[0], costs[2], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(costs[1], costs[2], rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(0, 5), min_size=0, max_size=4), target=st.sampled_from(["z0", "goal", "noise"]))
+def test_core_rejects_random_wrong_shapes(shape, target):
+    """The extension itself checks shapes: wrong arrays raise ValueError, never crash."""
+    _, dyn = random_dynamics()
+    planner = CEMPlanner(dyn, SMALL, backend="cpu").backend._planner
+    args = dict(z0=np.zeros((1, 8), np.float32), goal=np.zeros(8, np.float32), prev_action=None,
+                init_mean=np.zeros((3, 3), np.float32), init_std=np.ones((3, 3), np.float32),
+                noise=np.zeros((2, 24, 3, 3), np.float32), plan_index=0)
+    if tuple(shape) == args[target].shape:
+        return
+    args[target] = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError):
+        planner.plan(**args)
+
+
+def test_config_loads_from_a_mapping():
+    from ami_robot.config import ConfigError, from_dict
+
+    config = from_dict(PlannerConfig, {"horizon": 3, "action_low": [-1, -2], "action_high": 1.0,
+                                       "cost": {"goal_weight": 2.0, "smoothness_weight": 0.1}})
+    assert config.horizon == 3 and config.action_low == (-1.0, -2.0) and config.cost.goal_weight == 2.0
+    assert config.action_limits(2).low.tolist() == [-1.0, -2.0]
+    with pytest.raises(ConfigError, match="unknown keys"):
+        from_dict(PlannerConfig, {"horizont": 3})
+
+
+def test_concurrent_plans_from_python_threads_match_sequential_ones():
+    """plan() releases the GIL; calls on one planner from several threads are serialised safely."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, dyn = random_dynamics()
+    z0, goal = np.zeros(8, np.float32), np.ones(8, np.float32)
+    planner = CEMPlanner(dyn, SMALL, backend="cpu")
+    noises = [planner.sample_noise(i) for i in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        concurrent = list(pool.map(lambda n: planner.backend.plan(
+            z0[None], goal, None, np.zeros((3, 3), np.float32), np.ones((3, 3), np.float32), n, 0).mean, noises))
+    for noise, actions in zip(noises, concurrent):
+        expected = planner.backend.plan(z0[None], goal, None, np.zeros((3, 3), np.float32),
+                                        np.ones((3, 3), np.float32), noise, 0).mean
+        np.testing.assert_array_equal(actions, expected)

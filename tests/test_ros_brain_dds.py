@@ -1,0 +1,330 @@
+"""The brain process over DDS (localhost only): commands, safety behaviours, model switch, lifecycle.
+
+A `brain` process (configurator, perception, planner, memory) runs with a tiny random world model;
+this test process plays the camera and the goal, and watches the commands and /diagnostics.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402
+from lifecycle_msgs.msg import State, Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from nav_msgs.msg import Path as PathMsg  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Float32  # noqa: E402
+
+from ami_robot.perception import EncoderConfig  # noqa: E402
+from ami_robot.ros.conversions import numpy_to_image  # noqa: E402
+from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED  # noqa: E402
+from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[1]
+BOUND, MAX_RATE, IMAGE_TIMEOUT_S = 0.3, 0.1, 0.5
+
+
+def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
+    torch.manual_seed(0)
+    config = WorldModelConfig(
+        latent_dim=8, env_action_dim=2, image_size=32,
+        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
+        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
+    )
+    model = WorldModel(config)
+    if nan_predictor:
+        with torch.no_grad():
+            for parameter in model.predictor.parameters():
+                parameter.fill_(float("nan"))
+    save_checkpoint(directory, model)
+    return directory
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+
+
+def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, ...] = ()) -> subprocess.Popen:
+    overrides = log.with_suffix(".yaml")
+    overrides.write_text(f"""/**:
+  ros__parameters:
+    checkpoint: {checkpoint}
+/**/configurator:
+  ros__parameters:
+    backend: torch
+    planner: {{horizon: 3, samples: 32, iterations: 2, elites: 4}}
+/**/planner:
+  ros__parameters:
+    control_rate_hz: 20.0
+    safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: 1.0}}
+""")
+    argv = [sys.executable, "-m", "ami_robot.ros.brain_node", *extra, "--ros-args",
+            "--params-file", str(REPO / "launch" / "params" / "brain.yaml"), "--params-file", str(overrides), *ros_args]
+    with log.open("w") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                                start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def stop_process(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
+class Probe:
+    """Camera, goal and observer of the brain, in this test process."""
+
+    def __init__(self, namespace: str = "") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("probe", namespace=namespace, context=self.context)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.camera = self.node.create_publisher(Image, "camera/image", CAMERA)
+        self.goal = self.node.create_publisher(Image, "goal/image", LATCHED)
+        self.commands: list[tuple[float, np.ndarray]] = []
+        self.diagnostics: list[tuple[str, int, str]] = []
+        self.surprises: list[float] = []
+        self.plans = 0
+        self.plan_length = 0
+        self.node.create_subscription(TwistStamped, "cmd_vel", self._on_command, COMMAND)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, EVENTS)
+        self.node.create_subscription(Float32, "brain/surprise", lambda m: self.surprises.append(m.data), EVENTS)
+        self.node.create_subscription(PathMsg, "brain/plan", self._on_plan, EVENTS)
+        self.rng = np.random.default_rng(0)
+
+    def _on_command(self, msg: TwistStamped) -> None:
+        self.commands.append((time.monotonic(), np.array([msg.twist.linear.x, msg.twist.linear.y])))
+
+    def _on_plan(self, msg: PathMsg) -> None:
+        self.plans += 1
+        self.plan_length = len(msg.poses)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics.append((status.name, int.from_bytes(status.level, "little"), status.message))
+
+    def spin(self, seconds: float, camera_hz: float = 0.0, image: Callable[[], Image] | None = None) -> None:
+        end = time.monotonic() + seconds
+        next_image = time.monotonic()
+        while time.monotonic() < end:
+            if camera_hz and time.monotonic() >= next_image:
+                self.camera.publish(image() if image else self.image())
+                next_image += 1.0 / camera_hz
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def spin_until(self, predicate: Callable[[], bool], timeout_s: float, camera_hz: float = 0.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            self.spin(0.05, camera_hz)
+        return predicate()
+
+    def image(self, size: int = 32) -> Image:
+        pixels = self.rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        return numpy_to_image(pixels, self.node.get_clock().now().to_msg())
+
+    def call(self, client, request, timeout_s: float = 10.0):
+        assert client.wait_for_service(timeout_sec=timeout_s), f"service {client.srv_name} not available"
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        assert future.done(), f"{client.srv_name} did not answer"
+        return future.result()
+
+    def set_parameters(self, node_name: str, parameters: list[Parameter], expect_success: bool = True) -> list[str]:
+        client = AsyncParameterClient(self.node, node_name)
+        assert client.wait_for_services(timeout_sec=10.0)
+        future = client.set_parameters(parameters)
+        self.executor.spin_until_future_complete(future, timeout_sec=10.0)
+        results = future.result().results
+        assert all(r.successful == expect_success for r in results), [r.reason for r in results]
+        return [r.reason for r in results]
+
+    def diagnosed(self, name: str, level: int, text: str, since: int = 0) -> bool:
+        return any(n.endswith(name) and lv == level and text in m for n, lv, m in self.diagnostics[since:])
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    return tiny_checkpoint(root / "tiny"), tiny_checkpoint(root / "nan", nan_predictor=True)
+
+
+@pytest.fixture(scope="module")
+def running_brain(checkpoints, tmp_path_factory):
+    log = tmp_path_factory.mktemp("brain") / "brain.log"
+    proc = start_brain(checkpoints[0], log)
+    probe = Probe()
+    try:
+        ready = probe.spin_until(lambda: probe.diagnosed("/planner", 1, "stopped") or proc.poll() is not None, 60.0)
+        assert ready and proc.poll() is None, log.read_text()[-3000:]
+        probe.goal.publish(probe.image())
+        yield proc, probe, log
+    finally:
+        probe.close()
+        stop_process(proc)
+
+
+def moving(commands: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
+    return [a for _, a in commands if np.any(a != 0.0)]
+
+
+def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
+    proc, probe, log = running_brain
+    probe.commands.clear()
+    probe.spin(3.0, camera_hz=20.0)
+    actions = [a for _, a in probe.commands]
+    assert len(moving(probe.commands)) >= 10, f"the brain should drive; got {len(actions)} commands\n{log.read_text()[-2000:]}"
+    assert all(np.all(np.abs(a) <= BOUND + 1e-6) for a in actions)
+    for previous, current in zip(actions, actions[1:]):
+        if np.any(current != 0.0):  # stops are immediate; motion is rate limited
+            assert np.all(np.abs(current - previous) <= MAX_RATE + 1e-6), (previous, current)
+    assert probe.plans > 0 and probe.surprises and np.all(np.isfinite(probe.surprises))
+    assert probe.diagnosed("/planner", 0, "controlling")
+
+
+def test_no_fresh_camera_image_stops_the_robot(running_brain) -> None:
+    proc, probe, log = running_brain
+    probe.spin(1.0, camera_hz=20.0)
+    assert moving(probe.commands[-5:]), "driving before the camera goes quiet"
+    quiet_since = time.monotonic()
+    mark = len(probe.diagnostics)
+    probe.spin(IMAGE_TIMEOUT_S + 0.7)
+    late = [a for t, a in probe.commands if t > quiet_since + IMAGE_TIMEOUT_S + 0.2]
+    assert late and all(np.all(a == 0.0) for a in late)
+    assert probe.spin_until(lambda: probe.diagnosed("/planner", 1, "camera image too old", mark), 3.0)
+
+
+def test_malformed_images_are_rejected_with_a_diagnostic(running_brain) -> None:
+    proc, probe, log = running_brain
+    mark = len(probe.diagnostics)
+    malformed = [
+        Image(height=32, width=32, encoding="mono8", step=32, data=bytes(32 * 32)),
+        Image(height=32, width=32, encoding="rgb8", step=96, data=bytes(100)),
+        Image(height=0, width=0, encoding="rgb8", step=0, data=b""),
+    ]
+    for msg in malformed:
+        probe.camera.publish(msg)
+        probe.spin(0.2)
+    assert probe.spin_until(lambda: sum(probe.diagnosed("/perception", 1, "camera image rejected", i)
+                                        for i in range(mark, len(probe.diagnostics))) >= 1, 3.0)
+    texts = [m for n, _, m in probe.diagnostics[mark:] if n.endswith("/perception")]
+    assert any("mono8" in t for t in texts) and any("100 bytes" in t for t in texts) and any("empty" in t for t in texts)
+    probe.commands.clear()
+    probe.spin(1.5, camera_hz=20.0)
+    assert proc.poll() is None and moving(probe.commands), "still alive and driving on valid images"
+
+
+def test_planner_settings_change_at_run_time_and_invalid_ones_are_refused(running_brain) -> None:
+    proc, probe, log = running_brain
+    probe.spin(1.0, camera_hz=20.0)
+    assert probe.plan_length == 3 + 1, "horizon 3 from the start-up parameters"
+    reasons = probe.set_parameters("/configurator", [Parameter("planner.elites", value=1000)], expect_success=False)
+    assert "elites" in reasons[0]
+    probe.set_parameters("/configurator", [Parameter("planner.horizon", value=5)])
+    try:
+        assert probe.spin_until(lambda: probe.plan_length == 5 + 1, 5.0, camera_hz=20.0), "the planner follows the configurator"
+    finally:
+        probe.set_parameters("/configurator", [Parameter("planner.horizon", value=3)])
+
+
+def test_planning_overrun_stops_with_an_error(running_brain) -> None:
+    proc, probe, log = running_brain
+    mark = len(probe.diagnostics)
+    probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=1e-4)])
+    try:
+        probe.spin(0.5, camera_hz=20.0)
+        probe.commands.clear()
+        probe.spin(1.0, camera_hz=20.0)
+        assert probe.commands and all(np.all(a == 0.0) for _, a in probe.commands)
+        assert probe.diagnosed("/planner", 2, "overran its deadline", mark)
+    finally:
+        probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=1.0)])
+
+
+def test_non_finite_plan_from_a_switched_model_stops_with_an_error(running_brain, checkpoints) -> None:
+    proc, probe, log = running_brain
+    good, broken = checkpoints
+    mark = len(probe.diagnostics)
+    probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(broken))])
+    try:
+        probe.spin(1.0, camera_hz=20.0)
+        probe.commands.clear()
+        probe.spin(1.0, camera_hz=20.0)
+        assert probe.commands and all(np.all(a == 0.0) for _, a in probe.commands)
+        assert probe.diagnosed("/planner", 2, "non-finite", mark) or probe.diagnosed("/planner", 2, "planner raised", mark)
+    finally:
+        probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(good))])
+    probe.goal.publish(probe.image())
+    probe.commands.clear()
+    probe.spin(1.5, camera_hz=20.0)
+    assert moving(probe.commands), "driving again after switching back to the good model"
+
+
+def test_lifecycle_transitions_over_dds(checkpoints, tmp_path: Path) -> None:
+    """In its own namespace, so the module's other brain process does not interfere."""
+    proc = start_brain(checkpoints[0], tmp_path / "brain.log", "--no-autostart", ros_args=("-r", "__ns:=/lifecycle"))
+    probe = Probe(namespace="/lifecycle")
+    names = ("configurator", "perception", "planner", "memory")
+    get = {n: probe.node.create_client(GetState, f"/lifecycle/{n}/get_state") for n in names}
+    change = {n: probe.node.create_client(ChangeState, f"/lifecycle/{n}/change_state") for n in names}
+
+    def transition(node: str, transition_id: int) -> None:
+        assert probe.call(change[node], ChangeState.Request(transition=Transition(id=transition_id)), 60.0).success
+
+    def state(node: str) -> int:
+        return probe.call(get[node], GetState.Request(), 30.0).current_state.id
+
+    try:
+        assert all(state(n) == State.PRIMARY_STATE_UNCONFIGURED for n in names)
+        probe.spin(0.5, camera_hz=20.0)
+        assert not probe.commands, "an unconfigured brain sends nothing"
+        for n in names:
+            transition(n, Transition.TRANSITION_CONFIGURE)
+        assert all(state(n) == State.PRIMARY_STATE_INACTIVE for n in names)
+        for n in names:
+            transition(n, Transition.TRANSITION_ACTIVATE)
+        assert all(state(n) == State.PRIMARY_STATE_ACTIVE for n in names)
+        probe.goal.publish(probe.image())
+        assert probe.spin_until(lambda: len(moving(probe.commands)) >= 3, 20.0, camera_hz=20.0), "active: driving"
+        transition("planner", Transition.TRANSITION_DEACTIVATE)
+        assert state("planner") == State.PRIMARY_STATE_INACTIVE
+        probe.spin(0.3)
+        assert np.all(probe.commands[-1][1] == 0.0), "deactivate sends the stop command"
+        count = len(probe.commands)
+        probe.spin(0.5, camera_hz=20.0)
+        assert len(probe.commands) == count, "an inactive planner sends nothing"
+        transition("planner", Transition.TRANSITION_CLEANUP)
+        assert state("planner") == State.PRIMARY_STATE_UNCONFIGURED
+        assert proc.poll() is None
+    finally:
+        probe.close()
+        assert stop_process(proc) == 0, (tmp_path / "brain.log").read_text()[-2000:]

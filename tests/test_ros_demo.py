@@ -1,0 +1,105 @@
+"""`ami-robot demo` end to end: a simulated robot and the brain as separate processes over DDS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+
+from ami_robot.configurator.settings import DEFAULT_CHECKPOINT  # noqa: E402
+from ami_robot.perception import EncoderConfig  # noqa: E402
+from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latency_ms_p99", "transport", "domain_id"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    config = WorldModelConfig(
+        latent_dim=8, env_action_dim=2, image_size=64,
+        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
+        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0))
+    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", WorldModel(config))
+
+
+def demo(*args: str, timeout_s: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ami_robot.cli", "demo", *args], capture_output=True, text=True,
+                          timeout=timeout_s, env=os.environ.copy())
+
+
+def children_of(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (the demo's children name the checkpoint)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "ami_robot.cli" not in cmdline and proc.name.isdigit():
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["brain-process", "separate-processes"])
+def test_demo_writes_video_plot_and_summary(tiny: Path, tmp_path: Path, separate: bool) -> None:
+    out = tmp_path / "demo"
+    args = ["--checkpoint", str(tiny), "--episodes", "2", "--budget", "12", "--backend", "torch",
+            "--out", str(out), "--json", str(tmp_path / "summary.json")]
+    result = demo(*args, *(["--separate-processes"] if separate else []), timeout_s=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["episodes"] == 2 and summary["steps"] and all(1 <= s <= 12 for s in summary["steps"])
+    assert summary["transport"].startswith("rmw_") and summary["control_hz"] > 0
+    assert summary["latency_ms_p50"] > 0 and summary["latency_ms_p99"] >= summary["latency_ms_p50"]
+    assert summary["separate_processes"] is separate
+    for name in ("demo.mp4", "demo.png", "demo.json"):
+        assert (out / name).stat().st_size > 0
+    assert "episode 2/2" in result.stdout + result.stderr, "progress is shown per episode"
+    assert not children_of(str(tiny)), "no process is left behind"
+
+
+def test_demo_without_a_checkpoint_says_what_to_do(tmp_path: Path) -> None:
+    result = demo("--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path), timeout_s=60)
+    assert result.returncode == 2
+    assert "no trained world model" in result.stderr and "ami-robot train" in result.stderr
+
+
+def test_ctrl_c_stops_every_process(tiny: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "ami_robot.cli", "demo", "--checkpoint", str(tiny), "--episodes", "50",
+                             "--backend", "torch", "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (tmp_path / "brain.log").exists():
+            time.sleep(0.2)
+        time.sleep(8.0)  # let the robot and the brain start up and run
+        assert children_of(str(tiny)), "the demo started its processes"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output[-2000:]
+    assert not children_of(str(tiny)), "Ctrl-C leaves no process behind"
+
+
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "config.json").is_file(),
+                    reason=f"no trained TwoRoom checkpoint shipped at {DEFAULT_CHECKPOINT} (train it with ami-robot train)")
+def test_trained_brain_reaches_most_goals_over_dds(tmp_path: Path) -> None:
+    result = demo("--episodes", "5", "--out", str(tmp_path), "--json", str(tmp_path / "summary.json"), timeout_s=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["episodes"] == 5
+    assert summary["successes"] >= 3, f"{summary['successes']}/5 goals reached within {summary['step_budget']} steps"
