@@ -32,7 +32,7 @@ FULL_COST = CostConfig(goal_weight=1.0, goal_running_weight=0.1, action_weight=0
                        latent_bound_weight=0.5, latent_low=-0.8, latent_high=0.8)
 # Tensor-core tolerances, relative to the largest reference value (operands rounded to 10 / 7
 # mantissa bits, float32 accumulation, a few layers and steps deep).
-TOLERANCE = {"fp32": 1e-4, "tf32": 1e-2, "bf16": 5e-2}
+TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 2e-2}  # CPU emulation of these paths: 7e-4 and 3e-3
 
 
 def _native(kind, dyn, config, method):

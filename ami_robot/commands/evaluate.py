@@ -56,9 +56,41 @@ register_policy("expert", PolicyFactory(_expert, "the scripted expert (reads the
 register_policy("random", PolicyFactory(_random, "uniform random actions"))
 
 
+def _planner(args: argparse.Namespace, env_name: str) -> Any:
+    """The brain (world model + planner, no ROS) with the checkpoint's planning settings."""
+    import dataclasses
+
+    from ami_robot.brain import Brain, BrainPolicy
+    from ami_robot.checkpoints import shipped_checkpoint
+    from ami_robot.config import load_yaml
+    from ami_robot.configurator import BrainSettings, Configurator
+
+    checkpoint = args.checkpoint if args.checkpoint is not None else shipped_checkpoint(env_name)
+    settings_path = args.settings if args.settings is not None else checkpoint / "brain.yaml"
+    settings = load_yaml(BrainSettings, settings_path) if settings_path.is_file() else BrainSettings()
+    changes: dict[str, Any] = {"checkpoint": str(checkpoint)}
+    if args.backend is not None:
+        changes["backend"] = args.backend
+    settings = dataclasses.replace(settings, **changes)
+    return BrainPolicy(Brain(Configurator(settings)))
+
+
+def _planner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="planner: world-model checkpoint directory (default: the one shipped for --env)")
+    parser.add_argument("--settings", type=Path, default=None,
+                        help="planner: BrainSettings YAML (default: CHECKPOINT/brain.yaml, else built-in defaults)")
+    parser.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default=None,
+                        help="planner: backend (default: from the settings)")
+
+
+register_policy("planner", PolicyFactory(
+    _planner, "the brain: plans through the world model from pixels (default)", _planner_arguments))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, choices=ENV_NAMES, help="simulated robot")
-    parser.add_argument("--policy", required=True, choices=sorted(POLICIES),
+    parser.add_argument("--policy", default="planner", choices=sorted(POLICIES),
                         help="; ".join(f"{name}: {f.help}" for name, f in sorted(POLICIES.items())))
     parser.add_argument("--episodes", type=int, default=50, help="start/goal pairs to evaluate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair choice and of the policy")

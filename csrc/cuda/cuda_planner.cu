@@ -354,7 +354,8 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     std::lock_guard<std::mutex> lock(mutex_);
     DeviceGuard guard(device_);
     run_rollout(actions, n);
-    AMI_LAUNCH(rollout_cost_kernel, (n + 127) / 128, 128, 0, stream_, eval_actions_.get(), cost_args(), eval_costs_.get(), n);
+    AMI_LAUNCH(rollout_cost_kernel, (n + 127) / 128, 128, 0, stream_, eval_actions_.get(), cost_args(),
+               eval_costs_.get(), n);
     AMI_CUDA_CHECK_LAUNCH();
     AMI_CUDA_CHECK(cudaMemcpyAsync(cost, eval_costs_.get(), sizeof(float) * n, cudaMemcpyDeviceToHost, stream_));
     AMI_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -523,10 +524,11 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
       for (int l = 0; l < L_; ++l) {
         const LayerArgs a = layer_args(l, t, n, actions);
         const dim3 grid(out_pad_[l] / kBN, row_tiles);
+        const int threads = kLayerThreads;
         switch (precision_) {
-          case Precision::FP32: AMI_LAUNCH(layer_kernel<Mode::FP32>, grid, kLayerThreads, layer_smem_, stream_, a); break;
-          case Precision::TF32: AMI_LAUNCH(layer_kernel<Mode::TF32>, grid, kLayerThreads, layer_smem_, stream_, a); break;
-          case Precision::BF16: AMI_LAUNCH(layer_kernel<Mode::BF16>, grid, kLayerThreads, layer_smem_, stream_, a); break;
+          case Precision::FP32: AMI_LAUNCH(layer_kernel<Mode::FP32>, grid, threads, layer_smem_, stream_, a); break;
+          case Precision::TF32: AMI_LAUNCH(layer_kernel<Mode::TF32>, grid, threads, layer_smem_, stream_, a); break;
+          case Precision::BF16: AMI_LAUNCH(layer_kernel<Mode::BF16>, grid, threads, layer_smem_, stream_, a); break;
         }
         AMI_CUDA_CHECK_LAUNCH();
       }

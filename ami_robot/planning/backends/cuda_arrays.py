@@ -55,9 +55,10 @@ def cuda_pointer(x: Any, name: str, shapes: tuple[tuple[int, ...], ...], device:
 
 
 def plan_cuda_arrays(planner: Any, z0: Any, z_goal: Any, previous_action: Any = None, noise: Any = None):
-    """One plan() of a backend='cuda' CEMPlanner / MPPIPlanner on CUDA arrays. Same semantics as the
-    host path (warm start, plan_index, Philox noise or injected noise); returns a PlanResult whose
-    arrays are torch CUDA tensors. Inputs are read on the current torch stream of their device."""
+    """One plan() of a backend='cuda' CEMPlanner / MPPIPlanner with z0 a CUDA array. Same semantics
+    as the host path (warm start, plan_index, Philox noise or injected noise); returns a PlanResult
+    whose arrays are torch CUDA tensors. Inputs are read on the current torch stream of their
+    device; unlike the host path they are not scanned for NaN (that would synchronise)."""
     from ami_robot.planning.api import PlanResult
 
     start = time.perf_counter()
@@ -66,11 +67,18 @@ def plan_cuda_arrays(planner: Any, z0: Any, z_goal: Any, previous_action: Any = 
     dev = torch.device("cuda", device)
     c = planner.config
     H, A, D, k = c.horizon, planner.action_dim, planner.latent_dim, planner.history
+
+    def on_device(x: Any) -> Any:  # host inputs beside CUDA ones are uploaded (small)
+        if x is None or is_cuda_array(x):
+            return x
+        return torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=dev)
+
+    z_goal, previous_action, noise = on_device(z_goal), on_device(previous_action), on_device(noise)
     z0_ptr = cuda_pointer(z0, "z0", ((k, D),) + (((D,),) if k == 1 else ()), device)
     goal_ptr = cuda_pointer(z_goal, "z_goal", ((D,),), device)
     prev_ptr = 0 if previous_action is None else cuda_pointer(previous_action, "previous_action", ((A,),), device)
     if noise is None and c.noise_beta > 0:
-        noise = torch.as_tensor(planner.sample_noise(planner.plan_index), device=dev)
+        noise = torch.as_tensor(planner.sample_noise(planner.plan_index), dtype=torch.float32, device=dev).contiguous()
     noise_ptr = 0 if noise is None else cuda_pointer(noise, "noise", ((c.iterations, c.samples, H, A),), device)
     previous = planner._previous_plan
     if c.warm_start and previous is not None:

@@ -91,7 +91,7 @@ ami::Problem make_problem(int D, int A, int width, int depth, int history, ami::
 void compare(const std::string& name, const ami::Problem& p,
              ami::cuda::Precision precision = ami::cuda::Precision::FP32) {
   const double tol = precision == ami::cuda::Precision::FP32 ? 1e-4
-                     : precision == ami::cuda::Precision::TF32 ? 1e-2 : 5e-2;
+                     : precision == ami::cuda::Precision::TF32 ? 5e-3 : 2e-2;  // as tests/test_cuda_planner.py
   const int D = p.model.latent_dim, A = p.model.action_dim, k = p.model.history, H = p.sampler.horizon;
   const int N = p.sampler.samples, HA = H * A;
   std::mt19937 gen(5);
@@ -215,7 +215,8 @@ int main() {
   compare("cem h2 gelu", make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::CEM, 64, 5, 4, 8, 0, 0.0f, false, 3));
   compare("mppi h2 keep rate momentum",
           make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::MPPI, 64, 5, 4, 8, 4, 0.3f, true, 4));
-  compare("cem h3 silu odd", make_problem(12, 3, 40, 2, 3, Activation::SiLU, Method::CEM, 37, 4, 3, 5, 2, 0.1f, true, 5));
+  compare("cem h3 silu odd",
+          make_problem(12, 3, 40, 2, 3, Activation::SiLU, Method::CEM, 37, 4, 3, 5, 2, 0.1f, true, 5));
   // (costs ~600: a temperature of 5 keeps the MPPI weights as well conditioned as in the other cases)
   compare("mppi h1 tanh wide", make_problem(70, 5, 130, 2, 1, Activation::Tanh, Method::MPPI, 45, 3, 2, 45, 0, 0.0f,
                                             false, 6, 5.0f));

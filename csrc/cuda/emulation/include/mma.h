@@ -46,7 +46,8 @@ struct fragment {
 
 inline void check_access(const void* p, unsigned ldm, size_t element_bytes, const char* what) {
   if (reinterpret_cast<uintptr_t>(p) % 32 != 0 || (ldm * element_bytes) % 16 != 0) {
-    std::fprintf(stderr, "wmma %s: pointer %p not 256-bit aligned or ldm %u not a multiple of 16 bytes\n", what, p, ldm);
+    std::fprintf(stderr, "wmma %s: pointer %p not 256-bit aligned or ldm %u not a multiple of 16 bytes\n", what, p,
+                 ldm);
     std::abort();
   }
 }
@@ -63,14 +64,16 @@ void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const P* p, unsigned
   check_access(p, ldm, sizeof(P), "load_matrix_sync");
   for (int r = 0; r < F::rows; ++r)
     for (int c = 0; c < F::cols; ++c)
-      f.x[r * F::cols + c] = to_float(F::col_major_layout ? p[static_cast<size_t>(c) * ldm + r] : p[static_cast<size_t>(r) * ldm + c]);
+      f.x[r * F::cols + c] = to_float(F::col_major_layout ? p[static_cast<size_t>(c) * ldm + r]
+                                                          : p[static_cast<size_t>(r) * ldm + c]);
 }
 template <class F>
 void store_matrix_sync(float* p, const F& f, unsigned ldm, layout_t layout) {
   check_access(p, ldm, sizeof(float), "store_matrix_sync");
   for (int r = 0; r < F::rows; ++r)
     for (int c = 0; c < F::cols; ++c)
-      (layout == mem_row_major ? p[static_cast<size_t>(r) * ldm + c] : p[static_cast<size_t>(c) * ldm + r]) = f.x[r * F::cols + c];
+      (layout == mem_row_major ? p[static_cast<size_t>(r) * ldm + c] : p[static_cast<size_t>(c) * ldm + r]) =
+          f.x[r * F::cols + c];
 }
 template <class C, class A, class B>
 void mma_sync(C& d, const A& a, const B& b, const C& c) {
