@@ -102,6 +102,8 @@ SIM_ROBOT = [
     ParameterSpec("episodes", 10, "start/goal pairs prepared from the evaluation protocol", min_value=1, max_value=100000),
     ParameterSpec("seed", 0, "seed of the start/goal pairs", min_value=0, max_value=2**31 - 1),
     ParameterSpec("step_budget", 0, "steps per episode before it ends unsuccessfully (0: the protocol's)", min_value=0, max_value=100000),
+    ParameterSpec("goal_offset", 0, "steps between start and goal on the held-out expert trajectory (0: the protocol's)",
+                  min_value=0, max_value=100000),
 ]
 
 NODE_PARAMETERS: dict[str, list[ParameterSpec]] = {

@@ -15,6 +15,8 @@ holds still and keeps publishing its camera.
 
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 import time
 
@@ -40,8 +42,11 @@ class SimRobotNode(Node):
         super().__init__("sim_robot", **kwargs)
         self.values = P.declare_parameters(self, P.SIM_ROBOT)
         name = self.values["env"]
-        self.protocol = PROTOCOLS[name]
-        self.step_budget = self.values["step_budget"] or self.protocol.step_budget
+        protocol = PROTOCOLS[name]
+        self.protocol = dataclasses.replace(
+            protocol, goal_offset_steps=self.values["goal_offset"] or protocol.goal_offset_steps,
+            step_budget=self.values["step_budget"] or protocol.step_budget)
+        self.step_budget = self.protocol.step_budget
         self.env = make_env(name, image_size=self.values["image_size"],
                             max_episode_steps=max(self.step_budget, spec(name).max_episode_steps) + 1)
         self.raw = self.env.unwrapped
