@@ -230,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = localhost_environment(domain_id=None, base={k: v for k, v in os.environ.items() if k not in ("ROS_DOMAIN_ID", "AMI_ROBOT_DOMAIN_ID")})
     env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("OMP_NUM_THREADS", "1")  # three processes share the cores: no OpenMP spin-waiting
     os.environ.update(env)  # this process joins the same domain, before rclpy is imported
     domain_id = int(env["ROS_DOMAIN_ID"])
     params = args.params or params_dir() / "brain.yaml"
@@ -243,8 +244,10 @@ def run(args: argparse.Namespace) -> int:
     children = Children(out, env)
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=[])
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C raises KeyboardInterrupt here
     try:
         children.start("sim_robot", [python, "-m", "ami_sim.robot_node", *ros_robot])
         if args.separate_processes:
@@ -253,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             children.start("brain", [python, "-m", "ami_robot.ros.brain_node", *ros_brain])
         summary = _drive(args, Observer(), children, out)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         print("\nami-robot demo: interrupted, stopping the robot and the brain", file=sys.stderr)
         return 130
     except RuntimeError as exc:

@@ -19,6 +19,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -154,7 +155,7 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
             executor.add_node(node)
         if not options.no_autostart:
             bring_up(nodes)
-        executor.spin()
+        spin(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError as exc:
@@ -168,6 +169,17 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def spin(executor: MultiThreadedExecutor) -> None:
+    """Spin until shutdown. A lifecycle transition (cleanup, model switch) destroys timers and
+    subscriptions while other executor threads may be waiting on them; rclpy then reports
+    InvalidHandle for that wait only, and the executor carries on with the entities that remain."""
+    while rclpy.ok():
+        try:
+            executor.spin_once(timeout_sec=0.1)
+        except InvalidHandle:
+            continue
 
 
 def _interrupt(signum, frame) -> None:

@@ -41,6 +41,7 @@ class PlannerNode(BrainNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("planner", P.PLANNER, **kwargs)
         self.actor: Actor | None = None
+        self.goal_msg: Image | None = None
         self.configured_settings: dict[str, Any] = {}
         self.latencies_ms: deque[float] = deque(maxlen=10000)
         self.planning_ms: deque[float] = deque(maxlen=10000)
@@ -97,6 +98,7 @@ class PlannerNode(BrainNode):
             self.destroy_publisher(pub)
         self.destroy_timer(self.status_timer)
         self.actor = None
+        self.goal_msg = None
         return SUCCESS
 
     def on_latent(self, msg: Image) -> None:
@@ -113,6 +115,7 @@ class PlannerNode(BrainNode):
     def on_goal(self, msg: Image) -> None:
         if self.actor is None:
             return
+        self.goal_msg = msg
         try:
             self.actor.set_goal_latent(msg_to_latent(msg, self.actor.model.latent_dim))
         except ConversionError as exc:
@@ -143,6 +146,13 @@ class PlannerNode(BrainNode):
             self.diagnose(ERROR, f"{source} rejected, keeping the current settings: {exc}")
             return False
         actor.take_over(old)
+        if actor.model is not old.model and self.goal_msg is not None:
+            # The configurator sends the goal encoded by the new model on its own topic, and it may
+            # arrive before these settings: keep the latest goal; a later one replaces it.
+            try:
+                actor.set_goal_latent(msg_to_latent(self.goal_msg, model.latent_dim))
+            except ConversionError:
+                pass
         self.actor = actor
         if self.timer is not None and settings.control_rate_hz != old.settings.control_rate_hz:
             self.destroy_timer(self.timer)

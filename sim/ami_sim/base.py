@@ -36,6 +36,18 @@ class GoalEnv(Protocol):
     def trajectory_xy(self, states: np.ndarray) -> np.ndarray: ...
 
 
+def goal_info(state: np.ndarray, goal_state: np.ndarray, goal_observation: np.ndarray, success: bool) -> dict[str, Any]:
+    """The `info` every environment returns: true state, goal state and image, success (twice: gymnasium's
+    `is_success` convention and ours)."""
+    return {
+        "state": state.astype(np.float32),
+        "goal_state": goal_state.astype(np.float32),
+        "goal_observation": goal_observation.copy(),
+        "success": success,
+        "is_success": success,
+    }
+
+
 def option_state(options: Mapping[str, Any] | None, key: str, state_dim: int) -> np.ndarray | None:
     """`options[key]` as a float64 (state_dim,) array, or None when absent; raises on a bad shape."""
     if not options or options.get(key) is None:

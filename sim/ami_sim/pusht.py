@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gym_pusht.envs.pusht import PushTEnv as GymPushT
 
-from ami_sim.base import check_image_size, option_state, wrap_angle
+from ami_sim.base import check_image_size, goal_info, option_state, wrap_angle
 
 WORLD = 512.0
 AGENT_RADIUS = 15.0
@@ -148,15 +148,9 @@ class PushTEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         state = self.state()
-        success = self.is_success(state, self._goal)
-        return {
-            "state": state.astype(np.float32),
-            "goal_state": self._goal.astype(np.float32),
-            "goal_observation": self._goal_observation.copy(),
-            "success": success,
-            "is_success": success,
-            "coverage": self._coverage,
-        }
+        info = goal_info(state, self._goal, self._goal_observation, self.is_success(state, self._goal))
+        info["coverage"] = self._coverage
+        return info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

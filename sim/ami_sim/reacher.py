@@ -26,7 +26,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv as ReacherV5  # noqa: E402
 
-from ami_sim.base import check_image_size, option_state, wrap_angle  # noqa: E402
+from ami_sim.base import check_image_size, goal_info, option_state, wrap_angle  # noqa: E402
 
 LINK_LENGTHS = (0.1, 0.11)  # shoulder->elbow, elbow->fingertip (m), from Reacher-v5's reacher.xml
 
@@ -109,14 +109,8 @@ class ReacherEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         state = self.state()
-        success = self.is_success(state, self._goal)
-        return {
-            "state": state.astype(np.float32),
-            "goal_state": self._goal.astype(np.float32),
-            "goal_observation": self._goal_observation.copy(),
-            "success": success,
-            "is_success": success,
-        }
+        info = goal_info(state, self._goal, self._goal_observation, self.is_success(state, self._goal))
+        return info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -21,7 +21,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from ami_sim.base import check_image_size, option_state
+from ami_sim.base import check_image_size, goal_info, option_state
 
 _EPS = 1e-5  # stand-off from walls, larger than float32 rounding of states
 
@@ -173,14 +173,7 @@ class TwoRoomEnv(gym.Env):
                 return state
 
     def _info(self) -> dict[str, Any]:
-        success = self.is_success(self._position, self._goal)
-        return {
-            "state": self._position.astype(np.float32),
-            "goal_state": self._goal.astype(np.float32),
-            "goal_observation": self._goal_observation.copy(),
-            "success": success,
-            "is_success": success,
-        }
+        return goal_info(self._position, self._goal, self._goal_observation, self.is_success(self._position, self._goal))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
