@@ -105,6 +105,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, data: str, out: str, conf
     gathered = [torch.zeros_like(total) for _ in range(world_size)]
     dist.all_gather(gathered, total)
     Path(out, f"rank{rank}.json").write_text(json.dumps({"metrics": metrics, "pred_losses": [float(g) for g in gathered]}))
+    dist.barrier()  # no rank tears gloo down while a peer still talks to it
     dist.destroy_process_group()
 
 

@@ -9,8 +9,10 @@ acts on.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -164,6 +166,7 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     finally:
         for node in nodes:
             _stop(node)
+        _exit_if_teardown_hangs(SHUTDOWN_TIMEOUT_S)
         executor.shutdown(timeout_sec=2.0)
         for node in nodes:
             node.destroy_node()
@@ -180,6 +183,22 @@ def spin(executor: MultiThreadedExecutor) -> None:
             executor.spin_once(timeout_sec=0.1)
         except InvalidHandle:
             continue
+
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def _exit_if_teardown_hangs(timeout_s: float) -> None:
+    """The stop commands are out; should tearing down the executor and nodes hang (rclpy waiting
+    on a callback thread), leave anyway after `timeout_s` rather than keep the process alive."""
+
+    def leave() -> None:
+        print(f"shutdown did not finish within {timeout_s:.0f} s after the stop command; exiting", file=sys.stderr)
+        os._exit(0)
+
+    timer = threading.Timer(timeout_s, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def _interrupt(signum, frame) -> None:
