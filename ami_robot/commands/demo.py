@@ -33,6 +33,7 @@ from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
 from ami_robot.ros.dds import localhost_environment
 
 STARTUP_TIMEOUT_S = 180.0
+INTERRUPT_TIMEOUT_S = 25.0
 DEMO_GOAL_OFFSET = 10
 DEMO_STEP_BUDGET = 30
 """The demo's goals lie 10 steps ahead on held-out expert trajectories, 30 steps allowed: the range
@@ -243,8 +244,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"ami-robot demo: ROS 2 domain {domain_id} (localhost only), model {checkpoint}, logs in {out}")
     children = Children(out, env)
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if our parent ignored it
     import rclpy
     from rclpy.executors import ExternalShutdownException
+
+    from ami_robot.ros.node_base import exit_if_teardown_hangs
     from rclpy.signals import SignalHandlerOptions
 
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C raises KeyboardInterrupt here
@@ -258,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         summary = _drive(args, Observer(), children, out)
     except (KeyboardInterrupt, ExternalShutdownException):
         print("\nami-robot demo: interrupted, stopping the robot and the brain", file=sys.stderr)
+        exit_if_teardown_hangs(INTERRUPT_TIMEOUT_S, exit_code=130)
         return 130
     except RuntimeError as exc:
         print(f"ami-robot demo: {exc}", file=sys.stderr)
@@ -266,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
         children.stop()
         rclpy.try_shutdown()
         signal.signal(signal.SIGTERM, previous_sigterm)
+        signal.signal(signal.SIGINT, previous_sigint)
     summary.update(domain_id=domain_id, checkpoint=str(checkpoint), env=args.env)
     text = json.dumps(summary, indent=2)
     (out / "demo.json").write_text(text)

@@ -148,6 +148,9 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     options = parser.parse_args(args_without_ros[1:])
     # rclpy's own handler would shut the context down before the nodes could send their stop command.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    # Ctrl-C and SIGTERM stop the nodes, also when the parent (a shell's background job, a test
+    # runner) left SIGINT ignored, which Python would otherwise keep.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     nodes: list[LifecycleNode] = []
     executor = MultiThreadedExecutor(num_threads=max(2, len(factories) + 1))
@@ -166,7 +169,7 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     finally:
         for node in nodes:
             _stop(node)
-        _exit_if_teardown_hangs(SHUTDOWN_TIMEOUT_S)
+        exit_if_teardown_hangs(SHUTDOWN_TIMEOUT_S)
         executor.shutdown(timeout_sec=2.0)
         for node in nodes:
             node.destroy_node()
@@ -188,13 +191,13 @@ def spin(executor: MultiThreadedExecutor) -> None:
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
-def _exit_if_teardown_hangs(timeout_s: float) -> None:
-    """The stop commands are out; should tearing down the executor and nodes hang (rclpy waiting
-    on a callback thread), leave anyway after `timeout_s` rather than keep the process alive."""
+def exit_if_teardown_hangs(timeout_s: float, exit_code: int = 0) -> None:
+    """Call once the robot has been stopped: should the teardown that follows hang (rclpy waiting
+    on a callback thread, a child that will not die), leave with `exit_code` after `timeout_s`."""
 
     def leave() -> None:
-        print(f"shutdown did not finish within {timeout_s:.0f} s after the stop command; exiting", file=sys.stderr)
-        os._exit(0)
+        print(f"shutdown did not finish within {timeout_s:.0f} s; exiting", file=sys.stderr)
+        os._exit(exit_code)
 
     timer = threading.Timer(timeout_s, leave)
     timer.daemon = True
