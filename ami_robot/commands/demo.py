@@ -231,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = localhost_environment(domain_id=None, base={k: v for k, v in os.environ.items() if k not in ("ROS_DOMAIN_ID", "AMI_ROBOT_DOMAIN_ID")})
     env.setdefault("MUJOCO_GL", "egl")
-    env.setdefault("OMP_NUM_THREADS", "1")  # three processes share the cores: no OpenMP spin-waiting
     os.environ.update(env)  # this process joins the same domain, before rclpy is imported
     domain_id = int(env["ROS_DOMAIN_ID"])
     params = args.params or params_dir() / "brain.yaml"
@@ -244,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"ami-robot demo: ROS 2 domain {domain_id} (localhost only), model {checkpoint}, logs in {out}")
     children = Children(out, env)
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if our parent ignored it
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -271,7 +269,6 @@ def run(args: argparse.Namespace) -> int:
         children.stop()
         rclpy.try_shutdown()
         signal.signal(signal.SIGTERM, previous_sigterm)
-        signal.signal(signal.SIGINT, previous_sigint)
     summary.update(domain_id=domain_id, checkpoint=str(checkpoint), env=args.env)
     text = json.dumps(summary, indent=2)
     (out / "demo.json").write_text(text)

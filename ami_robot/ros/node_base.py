@@ -183,7 +183,7 @@ def spin(executor: MultiThreadedExecutor) -> None:
     InvalidHandle for that wait only, and the executor carries on with the entities that remain."""
     while rclpy.ok():
         try:
-            executor.spin_once(timeout_sec=0.1)
+            executor.spin()
         except InvalidHandle:
             continue
 
