@@ -78,7 +78,9 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
     argv = [sys.executable, "-m", "ami_robot.ros.brain_node", *extra, "--ros-args",
             "--params-file", str(REPO / "launch" / "params" / "brain.yaml"), "--params-file", str(overrides), *ros_args]
     with log.open("w") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        # One intra-op thread: the test process and the brain share 2 cores, and torch threads that
+        # spin-wait for a core held by the other process made a 32-sample plan take over a second.
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
                                 start_new_session=True, preexec_fn=_die_with_parent)
 
 
