@@ -37,6 +37,7 @@ from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig,
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 BOUND, MAX_RATE, IMAGE_TIMEOUT_S = 0.3, 0.1, 0.5
+DEADLINE_S = 10.0  # generous: on a loaded 2-core CI machine a plan has taken over 2 s; overruns are tested with 1e-4
 
 
 def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
@@ -73,7 +74,7 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
 /**/planner:
   ros__parameters:
     control_rate_hz: 20.0
-    safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: 1.0}}
+    safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: {DEADLINE_S}}}
 """)
     argv = [sys.executable, "-m", "ami_robot.ros.brain_node", *extra, "--ros-args",
             "--params-file", str(REPO / "launch" / "params" / "brain.yaml"), "--params-file", str(overrides), *ros_args]
@@ -202,7 +203,7 @@ def moving(commands: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
 def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
     proc, probe, log = running_brain
     probe.commands.clear()
-    probe.spin_until(lambda: len(moving(probe.commands)) >= 10, 30.0, camera_hz=20.0)
+    probe.spin_until(lambda: len(moving(probe.commands)) >= 10, 60.0, camera_hz=20.0)
     actions = [a for _, a in probe.commands]
     assert len(moving(probe.commands)) >= 10, f"the brain should drive; got {len(actions)} commands\n{log.read_text()[-2000:]}"
     assert all(np.all(np.abs(a) <= BOUND + 1e-6) for a in actions)
@@ -278,7 +279,7 @@ def test_planning_overrun_stops_with_an_error(running_brain) -> None:
         probe.spin_until(lambda: len(probe.commands) >= 5, 15.0, camera_hz=20.0)
         assert probe.commands and all(np.all(a == 0.0) for _, a in probe.commands)
     finally:
-        probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=1.0)])
+        probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=DEADLINE_S)])
 
 
 def test_non_finite_plan_from_a_switched_model_stops_with_an_error(running_brain, checkpoints) -> None:
