@@ -37,7 +37,7 @@ from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig,
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 BOUND, MAX_RATE, IMAGE_TIMEOUT_S = 0.3, 0.1, 0.5
-DEADLINE_S = 10.0  # generous: on a loaded 2-core CI machine a plan has taken over 2 s; overruns are tested with 1e-4
+DEADLINE_S = 10.0  # generous: these tests share 2 cores with other processes; overruns are tested with 1e-4
 
 
 def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
@@ -79,9 +79,7 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
     argv = [sys.executable, "-m", "ami_robot.ros.brain_node", *extra, "--ros-args",
             "--params-file", str(REPO / "launch" / "params" / "brain.yaml"), "--params-file", str(overrides), *ros_args]
     with log.open("w") as out:
-        # One intra-op thread: the test process and the brain share 2 cores, and torch threads that
-        # spin-wait for a core held by the other process made a 32-sample plan take over a second.
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
                                 start_new_session=True, preexec_fn=_die_with_parent)
 
 

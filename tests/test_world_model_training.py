@@ -17,7 +17,7 @@ from ami_robot.config import to_dict
 from ami_robot.perception import EncoderConfig
 from ami_robot.world_model import PredictorConfig, SIGRegConfig, WorldModelConfig, load_checkpoint
 from ami_robot.world_model.synthetic import write_dot_dataset
-from ami_robot.world_model.training import TrainConfig, load_train_config, train
+from ami_robot.world_model.training import TrainConfig, leave_process_group, load_train_config, train
 
 TINY = TrainConfig(
     model=WorldModelConfig(
@@ -85,7 +85,8 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, data: str, out: str, config: TrainConfig) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank),
+                      GLOO_SOCKET_IFNAME="lo")
     torch.set_num_threads(1)
     import torch.distributed as dist
 
@@ -105,8 +106,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, data: str, out: str, conf
     gathered = [torch.zeros_like(total) for _ in range(world_size)]
     dist.all_gather(gathered, total)
     Path(out, f"rank{rank}.json").write_text(json.dumps({"metrics": metrics, "pred_losses": [float(g) for g in gathered]}))
-    dist.barrier()  # no rank tears gloo down while a peer still talks to it
-    dist.destroy_process_group()
+    leave_process_group()
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ami_robot.world_model.training import load_train_config, train
+    from ami_robot.world_model.training import leave_process_group, load_train_config, train
 
     if args.bag is not None:
         from ami_robot.world_model.bags import BagImportConfig, import_bag
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         reg_weight=args.reg_weight, seed=args.seed, max_frames=args.max_frames, device=args.device,
     )
     metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=not args.no_progress)
+    leave_process_group()
     if args.json is None:
         print(json.dumps(metrics, indent=2))
     return 0

@@ -22,7 +22,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy._rclpy_pybind11 import InvalidHandle
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -139,7 +139,12 @@ def bring_up(nodes: list[LifecycleNode]) -> None:
 
 def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | None = None, description: str = "") -> int:
     """`main()` of every executable: create the nodes in one process, autostart them unless
-    --no-autostart, spin a multi-threaded executor until Ctrl-C or shutdown, and clean up."""
+    --no-autostart, spin until Ctrl-C or shutdown, and clean up.
+
+    One thread runs every callback. rclpy's multi-threaded executor re-polls in a busy loop while a
+    mutually exclusive callback runs and holds the GIL nearly all the time, which made a 15 ms plan
+    take seconds; one thread also keeps torch and OpenMP to a single team of worker threads.
+    """
     argv = sys.argv if argv is None else argv
     args_without_ros = rclpy.utilities.remove_ros_args(argv)
     parser = argparse.ArgumentParser(description=description)
@@ -153,7 +158,7 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     nodes: list[LifecycleNode] = []
-    executor = MultiThreadedExecutor(num_threads=max(2, len(factories) + 1))
+    executor = SingleThreadedExecutor()
     try:
         nodes = [factory() for factory in factories]
         for node in nodes:
@@ -177,9 +182,9 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     return 0
 
 
-def spin(executor: MultiThreadedExecutor) -> None:
+def spin(executor: Executor) -> None:
     """Spin until shutdown. A lifecycle transition (cleanup, model switch) destroys timers and
-    subscriptions while other executor threads may be waiting on them; rclpy then reports
+    subscriptions that the executor's last wait may still list as ready; rclpy then reports
     InvalidHandle for that wait only, and the executor carries on with the entities that remain."""
     while rclpy.ok():
         try:

@@ -144,6 +144,28 @@ def _init_distributed(device_kind: str) -> _Distributed:
     return _Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def leave_process_group() -> None:
+    """Leave the process group (if any) once every rank is past its last collective.
+
+    Gloo aborts a rank whose peer closes its connection while a message is still on the way, which
+    a barrier followed by teardown can do under load (pytorch/gloo#155). The ranks first meet in
+    the rendezvous store, which carries no gloo traffic; rank 0 leaves last.
+    """
+    if not dist.is_initialized():
+        return
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    if world_size > 1:
+        dist.barrier()
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"ami_robot/past_last_collective/{rank}", "1")
+        store.wait([f"ami_robot/past_last_collective/{r}" for r in range(world_size)])
+        if rank != 0:
+            store.set(f"ami_robot/leaving/{rank}", "1")
+        else:
+            store.wait([f"ami_robot/leaving/{r}" for r in range(1, world_size)])
+    dist.destroy_process_group()
+
+
 def _device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
