@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from ami_robot.planning import MLPDynamics
+from ami_robot.cost import CostConfig
+from ami_robot.planning import MLPDynamics, PlannerConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
+
+FULL_COST = CostConfig(goal_weight=1.0, goal_running_weight=0.1, action_weight=0.05, smoothness_weight=0.2,
+                       latent_bound_weight=0.5, latent_low=-0.8, latent_high=0.8)
+"""Every cost term switched on."""
+
+PLANNER_OPTIONS = [{}, dict(momentum=0.3, keep_elites_fraction=0.5, max_rate=0.4, noise_beta=1.5)]
+"""Planner settings for the injected-noise comparisons: the defaults, and every option switched on."""
+
+
+def assert_rel(actual, expected, rtol: float = 1e-4) -> None:
+    """max |actual - expected| <= rtol * max |expected|."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = max(np.abs(expected).max(), 1e-6)
+    assert np.abs(actual - expected).max() <= rtol * scale, (actual, expected)
+
+
+def assert_plans_equal(actual, expected, rtol: float = 1e-4) -> None:
+    """Two PlanResults agree in every field, relative to the largest expected value."""
+    for field in ("actions", "std", "cost", "best_cost", "best_actions"):
+        assert_rel(getattr(actual, field), getattr(expected, field), rtol)
 
 
 def random_dynamics(latent_dim=8, action_dim=3, hidden_dim=32, depth=2, activation="gelu", history=1, seed=0):
@@ -49,3 +72,25 @@ class LinearDynamics(torch.nn.Module):
 
     def forward(self, z_history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return z_history[:, -1] + action @ self.B.T
+
+
+@dataclass
+class InjectedNoiseProblem:
+    """A bounded, history-2 planning problem with every cost term, for backend comparisons."""
+
+    module: MLPPredictor
+    dynamics: MLPDynamics
+    config: PlannerConfig
+    z0: np.ndarray  # (history, D)
+    goal: np.ndarray  # (D,)
+    previous_action: np.ndarray  # (A,)
+
+
+def injected_noise_problem(**options) -> InjectedNoiseProblem:
+    module, dynamics = random_dynamics(latent_dim=10, action_dim=2, hidden_dim=48, depth=3, history=2)
+    config = PlannerConfig(horizon=5, samples=64, iterations=4, elites=8, temperature=0.5, init_std=0.7,
+                           action_low=(-1.0, -0.5), action_high=(1.0, 0.8), cost=FULL_COST, **options)
+    rng = np.random.default_rng(2)
+    z0 = rng.standard_normal((2, 10)).astype(np.float32)
+    goal = rng.standard_normal(10).astype(np.float32)
+    return InjectedNoiseProblem(module, dynamics, config, z0, goal, np.array([0.3, -0.2], np.float32))

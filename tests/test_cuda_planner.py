@@ -16,7 +16,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import linear_mlp_dynamics, random_dynamics  # noqa: E402
+from planning_helpers import (  # noqa: E402
+    FULL_COST, PLANNER_OPTIONS, assert_plans_equal, assert_rel,
+    injected_noise_problem, linear_mlp_dynamics, random_dynamics,
+)
 
 from ami_robot import _core, build_info  # noqa: E402
 from ami_robot.cost import CostConfig  # noqa: E402
@@ -28,8 +31,6 @@ BUILT_WITH_CUDA = hasattr(_core, "cuda_planner")
 HAS_GPU = BUILT_WITH_CUDA and _core.cuda_device_count() > 0
 NO_GPU_REASON = "built without CUDA" if not BUILT_WITH_CUDA else "no CUDA GPU (cuda_device_count()==0)"
 
-FULL_COST = CostConfig(goal_weight=1.0, goal_running_weight=0.1, action_weight=0.05, smoothness_weight=0.2,
-                       latent_bound_weight=0.5, latent_low=-0.8, latent_high=0.8)
 # Tensor-core tolerances, relative to the largest reference value (operands rounded to 10 / 7
 # mantissa bits, float32 accumulation, a few layers and steps deep).
 TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 2e-2}  # CPU emulation of these paths: 7e-4 and 3e-3
@@ -37,12 +38,6 @@ TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 2e-2}  # CPU emulation of these
 
 def _native(kind, dyn, config, method):
     return NativeBackend(kind, dyn, config, config.action_limits(dyn.action_dim), method)
-
-
-def _assert_rel(actual, expected, rtol=1e-4):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    scale = max(np.abs(expected).max(), 1e-6)
-    assert np.abs(actual - expected).max() <= rtol * scale, (actual, expected)
 
 
 # ------------------------------------------------------------------------------------ everywhere
@@ -133,40 +128,25 @@ def test_rollout_cost_matches_reference(precision, activation, history):
     reference, cuda = _native("reference", dyn, config, "cem"), _native("cuda", dyn, config, "cem")
     tol = TOLERANCE[precision]
     for p in (prev, None):
-        _assert_rel(cuda.rollout_cost(actions, z0, goal, p), reference.rollout_cost(actions, z0, goal, p), tol)
-    _assert_rel(cuda.rollout_cost(actions[:5], z0, goal, prev), reference.rollout_cost(actions[:5], z0, goal, prev),
+        assert_rel(cuda.rollout_cost(actions, z0, goal, p), reference.rollout_cost(actions, z0, goal, p), tol)
+    assert_rel(cuda.rollout_cost(actions[:5], z0, goal, prev), reference.rollout_cost(actions[:5], z0, goal, prev),
                 tol)
-    _assert_rel(cuda.predict(actions, z0), reference.predict(actions, z0), tol)
-
+    assert_rel(cuda.predict(actions, z0), reference.predict(actions, z0), tol)
 
 
 @pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
-@pytest.mark.parametrize("options", [
-    {},
-    dict(momentum=0.3, keep_elites_fraction=0.5, max_rate=0.4, noise_beta=1.5),
-])
+@pytest.mark.parametrize("options", PLANNER_OPTIONS)
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason=NO_GPU_REASON)
 def test_plan_matches_reference_on_injected_noise(planner_cls, options):
-    _, dyn = random_dynamics(latent_dim=10, action_dim=2, hidden_dim=48, depth=3, history=2)
-    config = PlannerConfig(horizon=5, samples=64, iterations=4, elites=8, temperature=0.5, init_std=0.7,
-                           action_low=(-1.0, -0.5), action_high=(1.0, 0.8), cost=FULL_COST, **options)
-    rng = np.random.default_rng(2)
-    z0 = rng.standard_normal((2, 10)).astype(np.float32)
-    goal = rng.standard_normal(10).astype(np.float32)
-    prev = np.array([0.3, -0.2], np.float32)
-    reference = planner_cls(dyn, config, backend="reference")
-    cuda = planner_cls(dyn, config, backend="cuda")
+    p = injected_noise_problem(**options)
+    reference = planner_cls(p.dynamics, p.config, backend="reference")
+    cuda = planner_cls(p.dynamics, p.config, backend="cuda")
     for step in range(2):  # the second call exercises the warm start
         noise = reference.sample_noise(step)
-        for previous_action in (prev, None) if step == 0 else (prev,):
-            expected = reference.plan(z0, goal, previous_action=previous_action, noise=noise)
-            actual = cuda.plan(z0, goal, previous_action=previous_action, noise=noise)
-            _assert_rel(actual.actions, expected.actions)
-            _assert_rel(actual.std, expected.std)
-            _assert_rel(actual.cost, expected.cost)
-            _assert_rel(actual.best_cost, expected.best_cost)
-            _assert_rel(actual.best_actions, expected.best_actions)
+        for previous_action in (p.previous_action, None) if step == 0 else (p.previous_action,):
+            expected = reference.plan(p.z0, p.goal, previous_action=previous_action, noise=noise)
+            assert_plans_equal(cuda.plan(p.z0, p.goal, previous_action=previous_action, noise=noise), expected)
 
 
 @pytest.mark.gpu
@@ -192,8 +172,8 @@ def test_seeded_plan_matches_reference_and_is_deterministic(planner_cls):
     for _ in range(3):
         expected = reference.plan(z0, goal)
         a, b = first.plan(z0, goal), second.plan(z0, goal)
-        _assert_rel(a.actions, expected.actions)
-        _assert_rel(a.cost, expected.cost)
+        assert_rel(a.actions, expected.actions)
+        assert_rel(a.cost, expected.cost)
         np.testing.assert_array_equal(a.actions, b.actions)  # same seed, same bits
         assert a.cost == b.cost and a.best_cost == b.best_cost
     first.reset()
@@ -240,8 +220,8 @@ def test_lewm_sized_plan_matches_reference():
     reference, cuda = CEMPlanner(dyn, config, backend="reference"), CEMPlanner(dyn, config, backend="cuda")
     noise = reference.sample_noise(0)
     expected, actual = reference.plan(z0, goal, noise=noise), cuda.plan(z0, goal, noise=noise)
-    _assert_rel(actual.actions, expected.actions)
-    _assert_rel(actual.cost, expected.cost)
+    assert_rel(actual.actions, expected.actions)
+    assert_rel(actual.cost, expected.cost)
 
 
 @pytest.mark.gpu

@@ -1,4 +1,4 @@
-"""Training on the synthetic dot world: learns dynamics, resumes exactly, CLI and DDP."""
+"""Training on the synthetic dot world: learns dynamics, resumes exactly, CLI and DDP (mp.spawn and torchrun)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,22 @@ def test_two_process_gloo_ddp(dot_data: Path, tmp_path: Path) -> None:
         torch.testing.assert_close(got["grad"], 2 * full.grad[r * 32 : (r + 1) * 32])
     state = json.loads((tmp_path / "ckpt" / "train_state.json").read_text())
     assert state["step"] == 6
+    load_checkpoint(tmp_path / "ckpt")
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_from_the_cli(dot_data: Path, tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, steps=6, eval_every=6, val_windows=32, probe_frames=64, batch_size=16)
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(to_dict(config)))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "ami_robot.cli", "train", "--data", str(dot_data), "--out", str(tmp_path / "ckpt"),
+               "--config", str(tmp_path / "train.yaml"), "--json", str(tmp_path / "m.json"), "--no-progress"]
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # rendezvous and gloo on loopback
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["step"] == 6
+    assert json.loads((tmp_path / "ckpt" / "train_state.json").read_text())["step"] == 6
     load_checkpoint(tmp_path / "ckpt")
 
 

@@ -1,5 +1,5 @@
 """The `brain` executable: perception, configurator, planner and memory nodes in one process
-(one multi-threaded executor), for the lowest latency. The same node classes run as separate
+(one executor thread), for the lowest latency. The same node classes run as separate
 processes with the `perception`, `configurator`, `planner` and `memory` executables."""
 
 from __future__ import annotations
