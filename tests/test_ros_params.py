@@ -55,3 +55,14 @@ def test_invalid_values_are_refused_and_valid_ones_accepted(context, node_name: 
         assert node.get_parameter(good.name).value == good.value
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize(("value", "threads"), [(None, 1), ("3", 3), ("0", 1), ("two", 1)])
+def test_node_processes_run_torch_on_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch, value, threads) -> None:
+    from ami_robot.ros.node_base import default_torch_threads
+
+    if value is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert default_torch_threads() == threads
