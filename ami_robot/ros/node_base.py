@@ -174,7 +174,8 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     # Ctrl-C and SIGTERM stop the nodes, also when the parent (a shell's background job, a test
     # runner) left SIGINT ignored, which Python would otherwise keep.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _stop_requested.clear()
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     nodes: list[LifecycleNode] = []
     executor = SingleThreadedExecutor()
@@ -184,7 +185,7 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
             executor.add_node(node)
         if not options.no_autostart:
             bring_up(nodes)
-        spin(executor)
+        spin(executor, until=_stop_requested)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except BringUpError as exc:
@@ -201,13 +202,16 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     return 0
 
 
-def spin(executor: Executor) -> None:
-    """Spin until shutdown. A lifecycle transition (cleanup, model switch) destroys timers and
-    subscriptions that the executor's last wait may still list as ready; rclpy then reports
-    InvalidHandle for that wait only, and the executor carries on with the entities that remain."""
-    while rclpy.ok():
+def spin(executor: Executor, until: threading.Event) -> None:
+    """Run callbacks until `until` is set or rclpy shuts down, checking at least every 0.1 s.
+
+    A lifecycle transition (cleanup, model switch) destroys timers and subscriptions that the
+    executor's last wait may still list as ready; rclpy then reports InvalidHandle for that wait
+    only, and the executor carries on with the entities that remain.
+    """
+    while rclpy.ok() and not until.is_set():
         try:
-            executor.spin()
+            executor.spin_once(timeout_sec=0.1)
         except InvalidHandle:
             continue
 
@@ -228,8 +232,13 @@ def exit_if_teardown_hangs(timeout_s: float, exit_code: int = 0) -> None:
     timer.start()
 
 
+_stop_requested = threading.Event()
+
+
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    """Ctrl-C and SIGTERM: the executor stops between callbacks, so no callback is cut short (an
+    exception raised inside one can land in rclpy's own code and be reported as its error)."""
+    _stop_requested.set()
 
 
 def _stop(node: LifecycleNode) -> None:
