@@ -83,9 +83,9 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
                                 start_new_session=True, preexec_fn=_die_with_parent)
 
 
-def stop_process(proc: subprocess.Popen) -> int:
+def stop_process(proc: subprocess.Popen, signum: int = signal.SIGINT) -> int:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signum)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -341,3 +341,24 @@ def test_lifecycle_transitions_over_dds(checkpoints, tmp_path: Path) -> None:
     finally:
         probe.close()
         assert stop_process(proc) == 0, (tmp_path / "brain.log").read_text()[-2000:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_driving_brain_stopped_by_a_signal_stops_the_robot_and_exits_cleanly(checkpoints, tmp_path: Path, signum) -> None:
+    """Ctrl-C, or the SIGTERM of ros2 launch and service managers, while the robot moves."""
+    proc = start_brain(checkpoints[0], tmp_path / "brain.log", ros_args=("-r", "__ns:=/stopping"))
+    probe = Probe(namespace="/stopping")
+    try:
+        ready = probe.spin_until(lambda: probe.diagnosed("/stopping/planner", 1, "stopped") or proc.poll() is not None, 60.0)
+        assert ready and proc.poll() is None, (tmp_path / "brain.log").read_text()[-2000:]
+        probe.goal.publish(probe.image())
+        assert probe.spin_until(lambda: len(moving(probe.commands)) >= 3, 20.0, camera_hz=20.0), "driving"
+        os.killpg(proc.pid, signum)
+        assert probe.spin_until(lambda: proc.poll() is not None, 15.0), "the brain exits"
+        probe.spin(0.3)
+        assert np.all(probe.commands[-1][1] == 0.0), "the last command stops the robot"
+        log = (tmp_path / "brain.log").read_text()
+        assert proc.returncode == 0 and "Traceback" not in log, log[-2000:]
+    finally:
+        probe.close()
+        stop_process(proc)
