@@ -143,7 +143,8 @@ def test_torchrun_two_processes_train_from_the_cli(dot_data: Path, tmp_path: Pat
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "ami_robot.cli", "train", "--data", str(dot_data), "--out", str(tmp_path / "ckpt"),
                "--config", str(tmp_path / "train.yaml"), "--json", str(tmp_path / "m.json"), "--no-progress"]
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # rendezvous and gloo on loopback
+    # --standalone keeps the rendezvous on localhost, GLOO_SOCKET_IFNAME the gloo links; one thread per rank
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((tmp_path / "m.json").read_text())
