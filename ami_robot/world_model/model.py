@@ -78,6 +78,17 @@ class WorldModelConfig:
         return self.env_action_dim * self.frameskip
 
 
+def autoregressive_rollout(predictor: nn.Module, z_history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Latents (B, H, D) that `predictor` ((B, k, D) history, (B, A) action -> (B, D)) predicts for
+    actions (B, H, A) from z_history (B, k, D), each prediction becoming the newest history frame."""
+    predictions = []
+    for step in range(actions.shape[1]):
+        z_next = predictor(z_history, actions[:, step])
+        predictions.append(z_next)
+        z_history = torch.cat([z_history[:, 1:], z_next.unsqueeze(1)], dim=1)
+    return torch.stack(predictions, dim=1)
+
+
 def build_predictor(config: WorldModelConfig) -> nn.Module:
     p = config.predictor
     if p.kind == "mlp":
@@ -139,15 +150,10 @@ class WorldModel(nn.Module):
         return self.predictor(z_history, action)
 
     def rollout(self, z_history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Autoregressive prediction: z_history (B, k, D), actions (B, H, A) -> latents (B, H, D)."""
+        """Autoregressive prediction: z_history (B, k, D) or (B, D), actions (B, H, A) -> latents (B, H, D)."""
         if z_history.dim() == 2:
             z_history = z_history.unsqueeze(1)
-        predictions = []
-        for step in range(actions.shape[1]):
-            z_next = self.predict(z_history, actions[:, step])
-            predictions.append(z_next)
-            z_history = torch.cat([z_history[:, 1:], z_next.unsqueeze(1)], dim=1)
-        return torch.stack(predictions, dim=1)
+        return autoregressive_rollout(self.predictor, z_history, actions)
 
     def _stats(self, name: str, default: float) -> np.ndarray:
         values = getattr(self.config, name)

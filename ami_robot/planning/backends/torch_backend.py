@@ -15,6 +15,7 @@ from ami_robot.cost.terms import Cost
 from ami_robot.planning import rng
 from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.config import PlannerConfig
+from ami_robot.world_model.model import autoregressive_rollout
 
 
 class TorchBackend:
@@ -48,13 +49,7 @@ class TorchBackend:
 
     def rollout(self, actions: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         """Predicted latents (N, H, D) of actions (N, H, A) from z0 (k, D)."""
-        history = z0.expand(actions.shape[0], *z0.shape)
-        latents = []
-        for t in range(actions.shape[1]):
-            z = self.predictor(history, actions[:, t])
-            latents.append(z)
-            history = torch.cat([history[:, 1:], z.unsqueeze(1)], dim=1)
-        return torch.stack(latents, dim=1)
+        return autoregressive_rollout(self.predictor, z0.expand(actions.shape[0], *z0.shape), actions)
 
     def _eager_rollout_cost(self, actions: torch.Tensor, z0: torch.Tensor, goal: torch.Tensor,
                             previous_action: torch.Tensor | None) -> torch.Tensor:
