@@ -182,9 +182,10 @@ class Observer:
 
     def on_camera(self, msg) -> None:
         from ami_robot.ros.conversions import image_to_numpy
+        from ami_sim.evaluation import side_by_side
 
         if self.episode is not None and not self.episode.done and self.goal is not None:
-            self.episode.frames.append(_side_by_side(image_to_numpy(msg), self.goal))
+            self.episode.frames.append(side_by_side(image_to_numpy(msg), self.goal))
 
     def on_goal(self, msg) -> None:
         from ami_robot.ros.conversions import image_to_numpy
@@ -202,13 +203,6 @@ class Observer:
         if not future.done() or not future.result().success:
             raise RuntimeError("the simulated robot did not accept the reset")
         return int(future.result().message.split(":")[0].split()[-1])
-
-
-def _side_by_side(observation: np.ndarray, goal: np.ndarray, scale: int = 4) -> np.ndarray:
-    import cv2
-
-    panel = np.concatenate([observation, np.full((observation.shape[0], 2, 3), 255, np.uint8), goal], axis=1)
-    return cv2.resize(panel, (panel.shape[1] * scale, panel.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
 
 
 def _number(value: str | None) -> float | None:

@@ -203,7 +203,7 @@ def evaluate(
         policy.reset(info)
         states, distances = [info["state"]], [raw.goal_distance(info["state"], goal)]
         filmed = video_path is not None and i < video_episodes
-        episode_frames = [_side_by_side(observation, info["goal_observation"])] if filmed else []
+        episode_frames = [side_by_side(observation, info["goal_observation"])] if filmed else []
         episode_plan: list[float] = []
         success, steps = False, protocol.step_budget
         for step in range(protocol.step_budget):
@@ -214,7 +214,7 @@ def evaluate(
             states.append(info["state"])
             distances.append(raw.goal_distance(info["state"], goal))
             if episode_frames:
-                episode_frames.append(_side_by_side(observation, info["goal_observation"]))
+                episode_frames.append(side_by_side(observation, info["goal_observation"]))
             if info["success"]:
                 success, steps = True, step + 1
                 break
@@ -255,7 +255,8 @@ def evaluate(
     return result
 
 
-def _side_by_side(observation: np.ndarray, goal_observation: np.ndarray, scale: int = 4) -> np.ndarray:
+def side_by_side(observation: np.ndarray, goal_observation: np.ndarray, scale: int = 4) -> np.ndarray:
+    """One video frame: observation | white bar | goal, both (H, W, 3) uint8, enlarged `scale` times."""
     import cv2
 
     panel = np.concatenate([observation, np.full((observation.shape[0], 2, 3), 255, np.uint8), goal_observation], axis=1)
