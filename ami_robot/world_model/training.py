@@ -155,7 +155,6 @@ def leave_process_group() -> None:
         return
     rank, world_size = dist.get_rank(), dist.get_world_size()
     if world_size > 1:
-        dist.barrier()
         store = dist.distributed_c10d._get_default_store()
         store.set(f"ami_robot/past_last_collective/{rank}", "1")
         store.wait([f"ami_robot/past_last_collective/{r}" for r in range(world_size)])
