@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
-from ami_robot.ros.dds import localhost_environment
+from ami_robot.ros.dds import apply_localhost_environment, pick_domain_id
 
 STARTUP_TIMEOUT_S = 180.0
 INTERRUPT_TIMEOUT_S = 25.0
@@ -223,10 +223,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    env = localhost_environment(domain_id=None, base={k: v for k, v in os.environ.items() if k not in ("ROS_DOMAIN_ID", "AMI_ROBOT_DOMAIN_ID")})
-    env.setdefault("MUJOCO_GL", "egl")
-    os.environ.update(env)  # this process joins the same domain, before rclpy is imported
-    domain_id = int(env["ROS_DOMAIN_ID"])
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    # a fresh domain for this run; this process and its children join it, before rclpy is imported
+    domain_id = apply_localhost_environment(pick_domain_id())
+    env = os.environ.copy()
     params = args.params or params_dir() / "brain.yaml"
     python = sys.executable
     ros_brain = ["--ros-args", "--params-file", str(params), "-p", f"checkpoint:={checkpoint}", "-p", f"backend:={args.backend}",
