@@ -162,11 +162,12 @@ class _WorkerProcesses:
             process.start()
         return self
 
-    def results(self) -> Iterator[tuple[int, int, bool]]:
+    def results(self, stop: threading.Event) -> Iterator[tuple[int, int, bool]]:
+        """Finished episodes as the workers report them, until all are done or `stop` is set."""
         running = len(self.processes)
-        while running:
+        while running and not stop.is_set():
             try:
-                kind, payload = self.queue.get(timeout=1.0)
+                kind, payload = self.queue.get(timeout=0.1)
             except queue.Empty:
                 if not any(p.is_alive() for p in self.processes):
                     raise RuntimeError("collect workers exited without reporting (crashed?)") from None
@@ -188,14 +189,6 @@ class _WorkerProcesses:
                 process.kill()
                 process.join()
         self.queue.close()
-
-
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: Any) -> None:
-    raise _Stop(signal.Signals(signum).name)
 
 
 def index_info(config: CollectConfig) -> dict[str, Any]:
@@ -228,15 +221,17 @@ def collect(
     info = index_info(config)
     dataset.write_index(out, **info)
     steps = successes = 0
-    interrupted = False
     start = time.perf_counter()
     already = config.episodes - len(todo)
     bar = tqdm(total=config.episodes, initial=already, desc=f"collect {config.env}", unit="ep", disable=not progress)
+    # Ctrl-C and SIGTERM only set `stop`, checked between episodes: an exception raised from the
+    # handler could land in code that swallows it (a weakref callback) and the run would go on.
+    stop = threading.Event()
     handles_signals = threading.current_thread() is threading.main_thread()
     signals = (signal.SIGINT, signal.SIGTERM) if handles_signals else ()
     previous = {signum: signal.getsignal(signum) for signum in signals}
     for signum in signals:
-        signal.signal(signum, _raise_stop)
+        signal.signal(signum, lambda signum, frame: stop.set())
     workers = contextlib.ExitStack()  # closing it stops the workers, before the final index is written
     try:
         if config.num_workers == 1:
@@ -244,7 +239,7 @@ def collect(
             workers.callback(worker.env.close)
             results: Iterator[tuple[int, int, bool]] = map(worker, todo)
         else:
-            results = workers.enter_context(_WorkerProcesses(config, todo)).results()
+            results = workers.enter_context(_WorkerProcesses(config, todo)).results(stop)
         last_index_write = time.monotonic()
         for index, length, success in results:
             steps += length
@@ -256,8 +251,8 @@ def collect(
             bar.set_postfix(success=f"{successes}/{bar.n - already}")
             if on_episode is not None:
                 on_episode(index, length, success)
-    except (_Stop, KeyboardInterrupt):
-        interrupted = True
+            if stop.is_set():
+                break
     finally:
         workers.close()
         for signum, handler in previous.items():
@@ -266,4 +261,4 @@ def collect(
         remove_partial_files(out)
         dataset.write_index(out, **info)
     total = len(dataset.episode_files(out))
-    return CollectSummary(total, total - len(done), steps, successes, time.perf_counter() - start, interrupted)
+    return CollectSummary(total, total - len(done), steps, successes, time.perf_counter() - start, stop.is_set())
