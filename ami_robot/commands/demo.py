@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,7 @@ class Episode:
 class Observer:
     """The demo's own ROS node: resets the robot, records its status, camera and the brain's diagnostics."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: threading.Event) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from sensor_msgs.msg import Image
@@ -141,6 +142,7 @@ class Observer:
         from ami_robot.ros.qos import CAMERA, EVENTS, LATCHED
 
         self.rclpy = rclpy
+        self.stop = stop
         self.node = rclpy.create_node("ami_robot_demo")
         self.trigger = Trigger
         self.reset_client = self.node.create_client(Trigger, "robot/reset")
@@ -153,10 +155,16 @@ class Observer:
         self.goal: np.ndarray | None = None
         self.episode: Episode | None = None
 
+    def spin_once(self, timeout_s: float) -> None:
+        """One round of callbacks; raises KeyboardInterrupt here once Ctrl-C or SIGTERM set `stop`."""
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.rclpy.spin_once(self.node, timeout_sec=timeout_s)
+
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.rclpy.spin_once(self.node, timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+            self.spin_once(min(0.05, max(0.0, end - time.monotonic())))
 
     def on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -199,7 +207,7 @@ class Observer:
         future = self.reset_client.call_async(self.trigger.Request())
         end = time.monotonic() + timeout_s
         while not future.done() and time.monotonic() < end:
-            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+            self.spin_once(0.05)
         if not future.done() or not future.result().success:
             raise RuntimeError("the simulated robot did not accept the reset")
         return int(future.result().message.split(":")[0].split()[-1])
@@ -236,14 +244,17 @@ def run(args: argparse.Namespace) -> int:
                  "-p", f"step_budget:={args.budget}", "-p", f"goal_offset:={args.goal_offset}"]
     print(f"ami-robot demo: ROS 2 domain {domain_id} (localhost only), model {checkpoint}, logs in {out}")
     children = Children(out, env)
-    previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM only set `stop`; the observer raises KeyboardInterrupt at its next spin, not
+    # inside whatever code the signal happened to land in (which could swallow it).
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
     from ami_robot.ros.node_base import exit_if_teardown_hangs
     from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C raises KeyboardInterrupt here
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the signals stay ours
     try:
         children.start("sim_robot", [python, "-m", "ami_sim.robot_node", *ros_robot])
         if args.separate_processes:
@@ -251,7 +262,9 @@ def run(args: argparse.Namespace) -> int:
                 children.start(name, [python, "-m", f"ami_robot.ros.{name}_node", *ros_brain])
         else:
             children.start("brain", [python, "-m", "ami_robot.ros.brain_node", *ros_brain])
-        summary = _drive(args, Observer(), children, out)
+        summary = _drive(args, Observer(stop), children, out)
+        if stop.is_set():
+            raise KeyboardInterrupt
     except (KeyboardInterrupt, ExternalShutdownException):
         print("\nami-robot demo: interrupted, stopping the robot and the brain", file=sys.stderr)
         exit_if_teardown_hangs(INTERRUPT_TIMEOUT_S, exit_code=130)
@@ -262,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         children.stop()
         rclpy.try_shutdown()
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     summary.update(domain_id=domain_id, checkpoint=str(checkpoint), env=args.env)
     text = json.dumps(summary, indent=2)
     (out / "demo.json").write_text(text)
