@@ -10,11 +10,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ami_robot.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration file or mapping does not match its dataclass."""
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

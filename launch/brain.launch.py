@@ -6,11 +6,12 @@ lowest latency) or, with `separate_processes:=true`, one process each. Parameter
 given, override it.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "namespace": ("", "namespace of all brain nodes and topics"),
@@ -46,21 +47,41 @@ def _nodes(context):
     }
     if value["separate_processes"].lower() == "true":
         nodes = [
-            Node(package="ami_robot", executable=name, name=name, output="screen", arguments=arguments,
-                 parameters=[params_file, per_node[name]], remappings=remappings)
+            Node(
+                package="ami_robot",
+                executable=name,
+                name=name,
+                output="screen",
+                arguments=arguments,
+                parameters=[params_file, per_node[name]],
+                remappings=remappings,
+            )
             for name in BRAIN_NODES
         ]
     else:
         merged = {k: v for params in per_node.values() for k, v in params.items()}
-        nodes = [Node(package="ami_robot", executable="brain", output="screen", arguments=arguments,
-                      parameters=[params_file, merged], remappings=remappings)]
+        nodes = [
+            Node(
+                package="ami_robot",
+                executable="brain",
+                output="screen",
+                arguments=arguments,
+                parameters=[params_file, merged],
+                remappings=remappings,
+            )
+        ]
     return [GroupAction([PushRosNamespace(value["namespace"]), *nodes])]
 
 
 def generate_launch_description() -> LaunchDescription:
     default_params = PathJoinSubstitution([FindPackageShare("ami_robot"), "params", "brain.yaml"])
-    return LaunchDescription([
-        *(DeclareLaunchArgument(name, default_value=default, description=doc) for name, (default, doc) in ARGUMENTS.items()),
-        DeclareLaunchArgument("params_file", default_value=default_params, description="brain parameter YAML"),
-        OpaqueFunction(function=_nodes),
-    ])
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=doc)
+                for name, (default, doc) in ARGUMENTS.items()
+            ),
+            DeclareLaunchArgument("params_file", default_value=default_params, description="brain parameter YAML"),
+            OpaqueFunction(function=_nodes),
+        ]
+    )

@@ -5,12 +5,13 @@ brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/T
 an episode; `ami-robot demo` does all of this without ROS 2 launch.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -34,16 +35,26 @@ def generate_launch_description() -> LaunchDescription:
             "separate_processes": LaunchConfiguration("separate_processes"),
         }.items(),
     )
-    return LaunchDescription([
-        DeclareLaunchArgument("env", default_value="tworoom", description="simulated environment"),
-        DeclareLaunchArgument("rate_hz", default_value="10.0", description="simulation and camera rate (Hz)"),
-        DeclareLaunchArgument("checkpoint", default_value="", description="world-model checkpoint directory"),
-        DeclareLaunchArgument("backend", default_value="", description="planner backend"),
-        DeclareLaunchArgument("separate_processes", default_value="false", description="one process per brain node"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "params", "brain.yaml"]),
-                              description="brain parameter YAML"),
-        DeclareLaunchArgument("robot_params_file", default_value=PathJoinSubstitution([share, "params", "sim_robot.yaml"]),
-                              description="simulated robot parameter YAML"),
-        robot,
-        brain,
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("env", default_value="tworoom", description="simulated environment"),
+            DeclareLaunchArgument("rate_hz", default_value="10.0", description="simulation and camera rate (Hz)"),
+            DeclareLaunchArgument("checkpoint", default_value="", description="world-model checkpoint directory"),
+            DeclareLaunchArgument("backend", default_value="", description="planner backend"),
+            DeclareLaunchArgument(
+                "separate_processes", default_value="false", description="one process per brain node"
+            ),
+            DeclareLaunchArgument(
+                "params_file",
+                default_value=PathJoinSubstitution([share, "params", "brain.yaml"]),
+                description="brain parameter YAML",
+            ),
+            DeclareLaunchArgument(
+                "robot_params_file",
+                default_value=PathJoinSubstitution([share, "params", "sim_robot.yaml"]),
+                description="simulated robot parameter YAML",
+            ),
+            robot,
+            brain,
+        ]
+    )

@@ -11,8 +11,15 @@ from ami_robot.cost import CostConfig
 from ami_robot.planning import MLPDynamics, PlannerConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 
-FULL_COST = CostConfig(goal_weight=1.0, goal_running_weight=0.1, action_weight=0.05, smoothness_weight=0.2,
-                       latent_bound_weight=0.5, latent_low=-0.8, latent_high=0.8)
+FULL_COST = CostConfig(
+    goal_weight=1.0,
+    goal_running_weight=0.1,
+    action_weight=0.05,
+    smoothness_weight=0.2,
+    latent_bound_weight=0.5,
+    latent_low=-0.8,
+    latent_high=0.8,
+)
 """Every cost term switched on."""
 
 PLANNER_OPTIONS = [{}, dict(momentum=0.3, keep_elites_fraction=0.5, max_rate=0.4, noise_beta=1.5)]
@@ -51,16 +58,17 @@ def linear_mlp_dynamics(B: np.ndarray, big: float = 1000.0) -> MLPDynamics:
     width = 2 * D + 2
     w1 = np.zeros((width, D + A), np.float32)
     w1[:D, D:] = B
-    w1[D:2 * D, D:] = -B
+    w1[D : 2 * D, D:] = -B
     b1 = np.zeros(width, np.float32)
     b1[-2:] = [big, -big]
     std0 = big * np.sqrt(2.0 / width)
     w2 = np.zeros((D, width), np.float32)
     w2[:, :D] = np.eye(D) * std0
-    w2[:, D:2 * D] = -np.eye(D) * std0
+    w2[:, D : 2 * D] = -np.eye(D) * std0
     config = MLPPredictorConfig(D, A, hidden_dim=width, depth=1, activation="relu", history=1)
-    return MLPDynamics(config, (w1, w2), (b1, np.zeros(D, np.float32)), (np.ones(width, np.float32),),
-                       (np.zeros(width, np.float32),))
+    return MLPDynamics(
+        config, (w1, w2), (b1, np.zeros(D, np.float32)), (np.ones(width, np.float32),), (np.zeros(width, np.float32),)
+    )
 
 
 class LinearDynamics(torch.nn.Module):
@@ -88,8 +96,18 @@ class InjectedNoiseProblem:
 
 def injected_noise_problem(**options) -> InjectedNoiseProblem:
     module, dynamics = random_dynamics(latent_dim=10, action_dim=2, hidden_dim=48, depth=3, history=2)
-    config = PlannerConfig(horizon=5, samples=64, iterations=4, elites=8, temperature=0.5, init_std=0.7,
-                           action_low=(-1.0, -0.5), action_high=(1.0, 0.8), cost=FULL_COST, **options)
+    config = PlannerConfig(
+        horizon=5,
+        samples=64,
+        iterations=4,
+        elites=8,
+        temperature=0.5,
+        init_std=0.7,
+        action_low=(-1.0, -0.5),
+        action_high=(1.0, 0.8),
+        cost=FULL_COST,
+        **options,
+    )
     rng = np.random.default_rng(2)
     z0 = rng.standard_normal((2, 10)).astype(np.float32)
     goal = rng.standard_normal(10).astype(np.float32)

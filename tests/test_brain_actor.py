@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from ami_robot.brain import Actor, Brain, BrainPolicy, load_model
+from ami_robot.actor import Actor
+from ami_robot.actor.safety import SafetyConfig, StopReason
+from ami_robot.brain import Brain, BrainPolicy
 from ami_robot.configurator import BrainSettings, Configurator
+from ami_robot.errors import ImageError
 from ami_robot.perception import EncoderConfig
-from ami_robot.safety import ImageError, SafetyConfig, StopReason
 from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
+from ami_robot.world_model.checkpoint import load_model
 
 SMALL_PLANNER = {"planner.samples": 32, "planner.iterations": 2, "planner.elites": 4, "planner.horizon": 3}
 
@@ -23,9 +26,15 @@ def tiny_checkpoint(directory: Path, frameskip: int = 1, history: int = 1, seed:
     """A randomly initialised world model small enough for fast tests, saved like a trained one."""
     torch.manual_seed(seed)
     config = WorldModelConfig(
-        latent_dim=8, env_action_dim=2, frameskip=frameskip, history=history, image_size=32,
+        latent_dim=8,
+        env_action_dim=2,
+        frameskip=frameskip,
+        history=history,
+        image_size=32,
         encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-1.0, -1.0),
+        action_high=(1.0, 1.0),
     )
     save_checkpoint(directory, WorldModel(config))
     return directory
@@ -93,13 +102,18 @@ class ScriptedPlanner:
         self.resets += 1
 
 
-@pytest.mark.parametrize(("planner", "reason"), [
-    (ScriptedPlanner(np.zeros((3, 2)), sleep_s=0.06), StopReason.OVERRUN),
-    (ScriptedPlanner(np.full((3, 2), np.nan)), StopReason.NON_FINITE),
-    (ScriptedPlanner(np.zeros((3, 2)), cost=float("inf")), StopReason.NON_FINITE),
-    (ScriptedPlanner(np.zeros((3, 2)), error=RuntimeError("backend lost")), StopReason.PLANNER_FAILED),
-])
-def test_planner_faults_stop_the_robot_with_an_error(checkpoint: Path, planner: ScriptedPlanner, reason: StopReason) -> None:
+@pytest.mark.parametrize(
+    ("planner", "reason"),
+    [
+        (ScriptedPlanner(np.zeros((3, 2)), sleep_s=0.06), StopReason.OVERRUN),
+        (ScriptedPlanner(np.full((3, 2), np.nan)), StopReason.NON_FINITE),
+        (ScriptedPlanner(np.zeros((3, 2)), cost=float("inf")), StopReason.NON_FINITE),
+        (ScriptedPlanner(np.zeros((3, 2)), error=RuntimeError("backend lost")), StopReason.PLANNER_FAILED),
+    ],
+)
+def test_planner_faults_stop_the_robot_with_an_error(
+    checkpoint: Path, planner: ScriptedPlanner, reason: StopReason
+) -> None:
     model = load_model(checkpoint)
     settings = BrainSettings(checkpoint=str(checkpoint), safety=SafetyConfig(deadline_s=0.05))
     actor = Actor(model, settings, planner=planner)

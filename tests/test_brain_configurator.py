@@ -19,15 +19,18 @@ def test_flat_settings_round_trip() -> None:
     assert settings_from_flat(flat) == settings
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"planner.horizon": 0}, "horizon"),
-    ({"planner.elites": 500}, "elites"),
-    ({"cost.goal_weight": -1.0}, "goal_weight"),
-    ({"method": "gradient"}, "must be one of"),
-    ({"planner.horizonn": 3}, "unknown setting"),
-    ({"planner.cost.goal_weight": 2.0}, "not a setting"),
-    ({"safety.image_timeout_s": 0.0}, "image_timeout_s"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"planner.horizon": 0}, "horizon"),
+        ({"planner.elites": 500}, "elites"),
+        ({"cost.goal_weight": -1.0}, "goal_weight"),
+        ({"method": "gradient"}, "must be one of"),
+        ({"planner.horizonn": 3}, "unknown setting"),
+        ({"planner.cost.goal_weight": 2.0}, "not a setting"),
+        ({"safety.image_timeout_s": 0.0}, "image_timeout_s"),
+    ],
+)
 def test_invalid_changes_are_rejected_and_change_nothing(change: dict, message: str) -> None:
     configurator = Configurator()
     before = configurator.settings

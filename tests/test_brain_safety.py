@@ -8,9 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ami_robot.safety import CommandGuard, ImageError, SafetyConfig, StopReason, validate_image
+from ami_robot.actor.safety import CommandGuard, SafetyConfig, StopReason
+from ami_robot.errors import ImageError
+from ami_robot.perception import validate_image
 
-CONFIG = SafetyConfig(action_low=(-1.0, -0.5), action_high=(1.0, 0.5), max_rate=0.2, image_timeout_s=0.3, deadline_s=0.05)
+CONFIG = SafetyConfig(
+    action_low=(-1.0, -0.5), action_high=(1.0, 0.5), max_rate=0.2, image_timeout_s=0.3, deadline_s=0.05
+)
 
 
 def guard_with_image(config: SafetyConfig = CONFIG) -> CommandGuard:
@@ -20,14 +24,18 @@ def guard_with_image(config: SafetyConfig = CONFIG) -> CommandGuard:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=2), min_size=1, max_size=30),
-       st.lists(st.booleans(), min_size=30, max_size=30))
+@given(
+    st.lists(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=2), min_size=1, max_size=30),
+    st.lists(st.booleans(), min_size=30, max_size=30),
+)
 def test_commands_stay_inside_bounds_and_rate_limits(plans: list[list[float]], stops: list[bool]) -> None:
     guard = guard_with_image()
     low, high = CONFIG.bounds(2)
     previous = guard.stop_action
     for first_action, stop in zip(plans, stops):
-        command = guard.stop(StopReason.STALE_IMAGE) if stop else guard.command(np.array([first_action, first_action]), 0.0)
+        command = (
+            guard.stop(StopReason.STALE_IMAGE) if stop else guard.command(np.array([first_action, first_action]), 0.0)
+        )
         assert np.all(command.action >= low) and np.all(command.action <= high)
         if command.stopped:
             np.testing.assert_array_equal(command.action, guard.stop_action)
@@ -45,12 +53,15 @@ def test_a_stale_or_missing_image_stops() -> None:
     assert not StopReason.STALE_IMAGE.is_error
 
 
-@pytest.mark.parametrize(("plan", "seconds", "cost", "reason"), [
-    (np.full((3, 2), np.nan), 0.0, 1.0, StopReason.NON_FINITE),
-    (np.array([[np.inf, 0.0]]), 0.0, 1.0, StopReason.NON_FINITE),
-    (np.zeros((3, 2)), 0.0, float("nan"), StopReason.NON_FINITE),
-    (np.full((3, 2), 0.1), 0.051, 1.0, StopReason.OVERRUN),
-])
+@pytest.mark.parametrize(
+    ("plan", "seconds", "cost", "reason"),
+    [
+        (np.full((3, 2), np.nan), 0.0, 1.0, StopReason.NON_FINITE),
+        (np.array([[np.inf, 0.0]]), 0.0, 1.0, StopReason.NON_FINITE),
+        (np.zeros((3, 2)), 0.0, float("nan"), StopReason.NON_FINITE),
+        (np.full((3, 2), 0.1), 0.051, 1.0, StopReason.OVERRUN),
+    ],
+)
 def test_faulty_plans_stop_with_an_error(plan: np.ndarray, seconds: float, cost: float, reason: StopReason) -> None:
     guard = guard_with_image()
     guard.command(np.full((1, 2), 0.2), 0.0)
@@ -72,13 +83,16 @@ def test_safety_config_is_validated() -> None:
         SafetyConfig(action_low=(0.0, 0.0, 0.0)).bounds(2)
 
 
-@pytest.mark.parametrize(("image", "message"), [
-    (np.zeros((8, 8, 3), np.float32), "uint8"),
-    (np.zeros((8, 8), np.uint8), r"\(H, W, 3\)"),
-    (np.zeros((8, 8, 4), np.uint8), r"\(H, W, 3\)"),
-    (np.zeros((0, 8, 3), np.uint8), "empty"),
-    ([[1, 2, 3]], "numpy array"),
-])
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((8, 8, 3), np.float32), "uint8"),
+        (np.zeros((8, 8), np.uint8), r"\(H, W, 3\)"),
+        (np.zeros((8, 8, 4), np.uint8), r"\(H, W, 3\)"),
+        (np.zeros((0, 8, 3), np.uint8), "empty"),
+        ([[1, 2, 3]], "numpy array"),
+    ],
+)
 def test_malformed_images_are_rejected(image, message: str) -> None:
     with pytest.raises(ImageError, match=message):
         validate_image(image)

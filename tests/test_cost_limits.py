@@ -33,8 +33,12 @@ def test_rate_limit_starts_from_previous_action():
 
 @settings(max_examples=30, deadline=None)
 @given(
-    st.integers(1, 4), st.integers(1, 6), st.integers(1, 3),
-    st.floats(0.0, 1.0), st.booleans(), st.integers(0, 2**31 - 1),
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.integers(1, 3),
+    st.floats(0.0, 1.0),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
 )
 def test_projection_holds_and_numpy_torch_cpp_agree(action_dim, horizon, batch, rate, with_prev, seed):
     rng = np.random.default_rng(seed)
@@ -54,8 +58,13 @@ def test_projection_holds_and_numpy_torch_cpp_agree(action_dim, horizon, batch, 
     np.testing.assert_array_equal(_core.project_actions(a, _core_bounds(limits), prev), out)
 
 
-@given(arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3)),
-              elements=st.floats(-10, 10, width=32)))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3)),
+        elements=st.floats(-10, 10, width=32),
+    )
+)
 @settings(max_examples=30, deadline=None)
 def test_projection_is_idempotent(a):
     limits = ActionLimits.create(a.shape[-1], -1.0, 1.0, max_rate=0.3)

@@ -47,18 +47,31 @@ def test_latent_bounds_penalise_only_the_excursion():
 
 def test_cost_from_config_sums_enabled_terms():
     x = _inputs()
-    config = CostConfig(goal_weight=1.0, goal_running_weight=0.1, action_weight=0.2, smoothness_weight=0.3,
-                        latent_bound_weight=0.4, latent_low=-0.5, latent_high=0.5)
+    config = CostConfig(
+        goal_weight=1.0,
+        goal_running_weight=0.1,
+        action_weight=0.2,
+        smoothness_weight=0.3,
+        latent_bound_weight=0.4,
+        latent_low=-0.5,
+        latent_high=0.5,
+    )
     cost = Cost.from_config(config)
     assert len(cost.terms) == 5
-    expected = (GoalDistance(1.0)(x) + GoalDistance(0.1, True)(x) + ActionMagnitude(0.2)(x)
-                + ActionSmoothness(0.3)(x) + LatentBounds(0.4, -0.5, 0.5)(x))
+    expected = (
+        GoalDistance(1.0)(x)
+        + GoalDistance(0.1, True)(x)
+        + ActionMagnitude(0.2)(x)
+        + ActionSmoothness(0.3)(x)
+        + LatentBounds(0.4, -0.5, 0.5)(x)
+    )
     torch.testing.assert_close(cost(x.latents, x.actions, x.goal, x.previous_action), expected)
     assert len(Cost.from_config(CostConfig()).terms) == 1
 
 
-@pytest.mark.parametrize("kwargs", [dict(goal_weight=-1.0), dict(action_weight=float("nan")),
-                                    dict(latent_low=1.0, latent_high=0.0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(goal_weight=-1.0), dict(action_weight=float("nan")), dict(latent_low=1.0, latent_high=0.0)]
+)
 def test_cost_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
         CostConfig(**kwargs)

@@ -12,21 +12,45 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-SOURCES = ["csrc/cuda/cuda_planner.cu", "csrc/cuda/emulation/emulate_planner.cpp", "csrc/planner.cpp",
-           "csrc/reference/reference.cpp"]
+SOURCES = [
+    "csrc/cuda/cuda_planner.cu",
+    "csrc/cuda/emulation/emulate_planner.cpp",
+    "csrc/planner.cpp",
+    "csrc/reference/reference.cpp",
+]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (C++20) to build the CPU emulation")
 def test_cuda_kernels_under_cpu_emulation_match_reference(tmp_path):
     exe = tmp_path / "emulate_planner"
-    cmd = ["g++", "-std=c++20", "-O1", "-pthread", "-w", "-DAMI_CUDA_EMULATION",
-           "-Icsrc/cuda/emulation/include", "-Icsrc", "-Icsrc/include",
-           "-x", "c++", SOURCES[0], "-x", "none", *SOURCES[1:], "-o", str(exe)]
+    cmd = [
+        "g++",
+        "-std=c++20",
+        "-O1",
+        "-pthread",
+        "-w",
+        "-DAMI_CUDA_EMULATION",
+        "-Icsrc/cuda/emulation/include",
+        "-Icsrc",
+        "-Icsrc/include",
+        "-x",
+        "c++",
+        SOURCES[0],
+        "-x",
+        "none",
+        *SOURCES[1:],
+        "-o",
+        str(exe),
+    ]
     build = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-4000:]
-    runs = [subprocess.Popen([str(exe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, **extra}) for extra in ({}, {"AMI_EMU_REVERSE": "1"})]
+    runs = [
+        subprocess.Popen(
+            [str(exe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **extra}
+        )
+        for extra in ({}, {"AMI_EMU_REVERSE": "1"})
+    ]
     for order, run in zip(("index order", "reverse order"), runs):
         out, _ = run.communicate(timeout=600)
         assert run.returncode == 0 and "PASSED" in out, f"{order} (rc {run.returncode}):\n{out[-6000:]}"

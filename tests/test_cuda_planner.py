@@ -16,16 +16,21 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import (  # noqa: E402
-    FULL_COST, PLANNER_OPTIONS, assert_plans_equal, assert_rel,
-    injected_noise_problem, linear_mlp_dynamics, random_dynamics,
+from planning_helpers import (
+    FULL_COST,
+    PLANNER_OPTIONS,
+    assert_plans_equal,
+    assert_rel,
+    injected_noise_problem,
+    linear_mlp_dynamics,
+    random_dynamics,
 )
 
-from ami_robot import _core, build_info  # noqa: E402
-from ami_robot.cost import CostConfig  # noqa: E402
-from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig  # noqa: E402
-from ami_robot.planning.backends import cuda_arrays  # noqa: E402
-from ami_robot.planning.backends.native import NativeBackend  # noqa: E402
+from ami_robot import _core, build_info
+from ami_robot.cost import CostConfig
+from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig
+from ami_robot.planning.backends import cuda_arrays
+from ami_robot.planning.backends.native import NativeBackend
 
 BUILT_WITH_CUDA = hasattr(_core, "cuda_planner")
 HAS_GPU = BUILT_WITH_CUDA and _core.cuda_device_count() > 0
@@ -41,6 +46,7 @@ def _native(kind, dyn, config, method):
 
 
 # ------------------------------------------------------------------------------------ everywhere
+
 
 def _cmake_cache() -> Path | None:
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
@@ -59,8 +65,13 @@ def test_build_info_reports_cuda_as_configured():
     option = re.search(r"^AMI_ROBOT_CUDA:STRING=(\w+)$", text, re.M)
     compiler = re.search(r"^CMAKE_CUDA_COMPILER:\w+=(.*)$", text, re.M)
     cuda_sources = list((Path(__file__).parents[1] / "csrc" / "cuda").glob("*.cu"))
-    expected = (option is not None and option.group(1) != "OFF" and compiler is not None
-                and compiler.group(1).strip() not in ("", "CMAKE_CUDA_COMPILER-NOTFOUND") and bool(cuda_sources))
+    expected = (
+        option is not None
+        and option.group(1) != "OFF"
+        and compiler is not None
+        and compiler.group(1).strip() not in ("", "CMAKE_CUDA_COMPILER-NOTFOUND")
+        and bool(cuda_sources)
+    )
     assert info["cuda"] == expected, f"build_info()['cuda']={info['cuda']} but {cache} says {expected}"
 
 
@@ -81,8 +92,9 @@ def test_cuda_without_gpu_says_so():
     from ami_robot.commands import bench
 
     out = io.StringIO()
-    args = argparse.Namespace(target="planner", device="cuda", json=None, configs="lewm", repeats=1, threads=0,
-                              no_compile=True)
+    args = argparse.Namespace(
+        target="planner", device="cuda", json=None, configs="lewm", repeats=1, threads=0, no_compile=True
+    )
     with contextlib.redirect_stdout(out):
         assert bench.run(args) == 2
     assert out.getvalue().startswith("no CUDA GPU: ")
@@ -90,8 +102,9 @@ def test_cuda_without_gpu_says_so():
 
 class _FakeCudaArray:
     def __init__(self, shape, typestr="<f4", strides=None, ptr=4096):
-        self.__cuda_array_interface__ = dict(shape=shape, typestr=typestr, strides=strides, data=(ptr, False),
-                                             version=3)
+        self.__cuda_array_interface__ = dict(
+            shape=shape, typestr=typestr, strides=strides, data=(ptr, False), version=3
+        )
 
 
 def test_cuda_array_checks():
@@ -111,14 +124,16 @@ def test_cuda_array_checks():
 
 # ------------------------------------------------------------------------------------ GPU only
 
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason=NO_GPU_REASON)
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
 @pytest.mark.parametrize("activation", ["gelu", "silu", "relu", "tanh"])
 @pytest.mark.parametrize("history", [1, 3])
 def test_rollout_cost_matches_reference(precision, activation, history):
-    _, dyn = random_dynamics(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation,
-                             history=history)
+    _, dyn = random_dynamics(
+        latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation, history=history
+    )
     config = PlannerConfig(horizon=4, samples=37, iterations=1, elites=3, cost=FULL_COST, cuda_precision=precision)
     rng = np.random.default_rng(1)
     actions = rng.uniform(-1, 1, (37, 4, 3)).astype(np.float32)
@@ -129,8 +144,7 @@ def test_rollout_cost_matches_reference(precision, activation, history):
     tol = TOLERANCE[precision]
     for p in (prev, None):
         assert_rel(cuda.rollout_cost(actions, z0, goal, p), reference.rollout_cost(actions, z0, goal, p), tol)
-    assert_rel(cuda.rollout_cost(actions[:5], z0, goal, prev), reference.rollout_cost(actions[:5], z0, goal, prev),
-                tol)
+    assert_rel(cuda.rollout_cost(actions[:5], z0, goal, prev), reference.rollout_cost(actions[:5], z0, goal, prev), tol)
     assert_rel(cuda.predict(actions, z0), reference.predict(actions, z0), tol)
 
 
@@ -197,12 +211,21 @@ def test_analytic_problem_converges_in_every_precision(planner_cls):
     whose optimum is known; fp32, tf32 and bf16 all find it and agree on the plan."""
     a = np.linalg.solve(LQ_H * LQ_B.T @ LQ_B + LQ_LAM * np.eye(2), LQ_B.T @ (LQ_GOAL - LQ_Z0))
     best = np.tile(a, (LQ_H, 1))
-    config = PlannerConfig(horizon=LQ_H, samples=256, iterations=25, elites=32, init_std=0.5, min_std=0.002,
-                           temperature=0.05, cost=CostConfig(goal_weight=1.0, action_weight=LQ_LAM))
+    config = PlannerConfig(
+        horizon=LQ_H,
+        samples=256,
+        iterations=25,
+        elites=32,
+        init_std=0.5,
+        min_std=0.002,
+        temperature=0.05,
+        cost=CostConfig(goal_weight=1.0, action_weight=LQ_LAM),
+    )
     plans = {}
     for precision in ("fp32", "tf32", "bf16"):
-        planner = planner_cls(linear_mlp_dynamics(LQ_B), dataclasses.replace(config, cuda_precision=precision),
-                              backend="cuda")
+        planner = planner_cls(
+            linear_mlp_dynamics(LQ_B), dataclasses.replace(config, cuda_precision=precision), backend="cuda"
+        )
         plans[precision] = planner.plan(LQ_Z0, LQ_GOAL).actions
         np.testing.assert_allclose(plans[precision], best, atol=0.03 if precision == "fp32" else 0.05)
     np.testing.assert_allclose(plans["tf32"], plans["fp32"], atol=0.02)
@@ -236,8 +259,11 @@ def test_plan_on_torch_cuda_tensors_equals_host_plan():
     dev = torch.device("cuda", device.backend.core_planner.device)
     for _ in range(2):  # second call: warm start from the device-resident previous plan
         expected = host.plan(z0, goal, previous_action=prev)
-        actual = device.plan(torch.as_tensor(z0, device=dev), torch.as_tensor(goal, device=dev),
-                             previous_action=torch.as_tensor(prev, device=dev))
+        actual = device.plan(
+            torch.as_tensor(z0, device=dev),
+            torch.as_tensor(goal, device=dev),
+            previous_action=torch.as_tensor(prev, device=dev),
+        )
         assert isinstance(actual.actions, torch.Tensor) and actual.actions.device == dev
         np.testing.assert_array_equal(actual.actions.cpu().numpy(), expected.actions)
         np.testing.assert_array_equal(actual.std.cpu().numpy(), expected.std)

@@ -23,13 +23,13 @@ pytest.importorskip("launch_ros", reason="ROS 2 launch (launch, launch_ros) is n
 if shutil.which("cmake") is None:
     pytest.skip("cmake is needed to install the package files into a temporary prefix", allow_module_level=True)
 
-import rclpy  # noqa: E402
-from geometry_msgs.msg import TwistStamped  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from std_srvs.srv import Trigger
 
-from ami_robot.perception import EncoderConfig  # noqa: E402
-from ami_robot.ros.qos import COMMAND  # noqa: E402
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+from ami_robot.perception import EncoderConfig
+from ami_robot.ros.qos import COMMAND
+from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
@@ -49,10 +49,23 @@ sys.exit(service.run())
 def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ros_prefix")
     (root / "CMakeLists.txt").write_text(
-        f"cmake_minimum_required(VERSION 3.18)\nproject(install_check NONE)\ninclude({REPO}/cmake/ros2_package.cmake)\n")
+        f"cmake_minimum_required(VERSION 3.18)\nproject(install_check NONE)\ninclude({REPO}/cmake/ros2_package.cmake)\n"
+    )
     prefix = root / "prefix"
-    subprocess.run(["cmake", "-S", str(root), "-B", str(root / "build"), f"-DCMAKE_INSTALL_PREFIX={prefix}",
-                    f"-DPython_EXECUTABLE={sys.executable}"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(root),
+            "-B",
+            str(root / "build"),
+            f"-DCMAKE_INSTALL_PREFIX={prefix}",
+            f"-DPython_EXECUTABLE={sys.executable}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     subprocess.run(["cmake", "--install", str(root / "build")], check=True, capture_output=True, timeout=60)
     os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join([str(prefix), os.environ.get("AMENT_PREFIX_PATH", "")])
     return prefix
@@ -63,22 +76,39 @@ def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path:
 
     assert Path(get_package_share_directory("ami_robot")) == installed_prefix / "share" / "ami_robot"
     config = WorldModelConfig(
-        latent_dim=8, env_action_dim=2, image_size=64,
+        latent_dim=8,
+        env_action_dim=2,
+        image_size=64,
         encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0))
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-1.0, -1.0),
+        action_high=(1.0, 1.0),
+    )
     save_checkpoint(tmp_path / "tiny", WorldModel(config))
 
     log = (tmp_path / "launch.log").open("w")
-    launch = subprocess.Popen([sys.executable, "-c", RUN_LAUNCH_FILE, str(REPO / "launch" / "sim.launch.py"),
-                               f"checkpoint:={tmp_path / 'tiny'}", "backend:=torch"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RUN_LAUNCH_FILE,
+            str(REPO / "launch" / "sim.launch.py"),
+            f"checkpoint:={tmp_path / 'tiny'}",
+            "backend:=torch",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("launch_probe", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
     commands: list[np.ndarray] = []
-    node.create_subscription(TwistStamped, "cmd_vel", lambda m: commands.append(np.array([m.twist.linear.x, m.twist.linear.y])), COMMAND)
+    node.create_subscription(
+        TwistStamped, "cmd_vel", lambda m: commands.append(np.array([m.twist.linear.x, m.twist.linear.y])), COMMAND
+    )
     try:
         client = node.create_client(Trigger, "robot/reset")
         assert client.wait_for_service(timeout_sec=60.0), (tmp_path / "launch.log").read_text()[-3000:]

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ami_robot.ros.params import NODE_PARAMETERS
+from ami_robot.ros.params import NODE_PARAMETERS as BRAIN_NODE_PARAMETERS
+from ami_sim.ros.params import SIM_ROBOT
+
+NODE_PARAMETERS = {**BRAIN_NODE_PARAMETERS, "sim_robot": SIM_ROBOT}
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
@@ -53,7 +56,9 @@ def launched_executables(path: Path) -> set[str]:
             if isinstance(value, ast.Constant):
                 found.add(value.value)
             else:
-                assert isinstance(value, ast.Name) and loop_values.get(value.id), f"{path.name}: cannot resolve {ast.dump(value)}"
+                assert isinstance(value, ast.Name) and loop_values.get(value.id), (
+                    f"{path.name}: cannot resolve {ast.dump(value)}"
+                )
                 found.update(loop_values[value.id])
     return found
 
@@ -68,7 +73,13 @@ def test_package_xml_names_the_package() -> None:
 
 def test_cmake_installs_the_ros_package_layout() -> None:
     text = (REPO / "cmake" / "ros2_package.cmake").read_text()
-    for destination in ("share/ament_index/resource_index/packages", "share/ami_robot", "/launch", "/params", "lib/ami_robot"):
+    for destination in (
+        "share/ament_index/resource_index/packages",
+        "share/ami_robot",
+        "/launch",
+        "/params",
+        "lib/ami_robot",
+    ):
         assert destination in text
     assert "include(cmake/ros2_package.cmake)" in (REPO / "CMakeLists.txt").read_text()
 
@@ -102,7 +113,9 @@ def test_launch_files_reference_existing_parameter_files_and_arguments() -> None
     sim = ast.parse((REPO / "launch" / "sim.launch.py").read_text())
     for node in ast.walk(sim):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "IncludeLaunchDescription":
-            passed = {k.value for k in next(kw.value for kw in node.keywords if kw.arg == "launch_arguments").func.value.keys}
+            passed = {
+                k.value for k in next(kw.value for kw in node.keywords if kw.arg == "launch_arguments").func.value.keys
+            }
             assert passed <= brain_arguments, passed - brain_arguments
 
 
@@ -135,4 +148,5 @@ def test_parameter_files_name_only_declared_parameters(path: Path) -> None:
         for name, value in flatten(section["ros__parameters"] or {}).items():
             assert name in declared, f"{path.name}: {node} does not declare {name!r}"
             assert same_type(value, declared[name]), (
-                f"{path.name}: {node}.{name} = {value!r} has another type than its default {declared[name]!r}")
+                f"{path.name}: {node}.{name} = {value!r} has another type than its default {declared[name]!r}"
+            )

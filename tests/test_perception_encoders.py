@@ -26,7 +26,9 @@ def test_images_are_resized_and_float_input_passes_through() -> None:
     assert resize_uint8(np.zeros((2, 40, 40, 3), np.uint8), 20).shape == (2, 20, 20, 3)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8, 4), np.uint8), torch.zeros(2, 8, 8, 3, dtype=torch.int32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8, 4), np.uint8), torch.zeros(2, 8, 8, 3, dtype=torch.int32)]
+)
 def test_bad_images_raise(bad) -> None:
     with pytest.raises(ValueError):
         to_model_input(bad, 8)
@@ -34,8 +36,10 @@ def test_bad_images_raise(bad) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [EncoderConfig(cnn_channels=(8, 16), feature_dim=32, projector_hidden_dim=32),
-     EncoderConfig(kind="vit", patch_size=8, vit_dim=32, vit_depth=2, vit_heads=2, projector_hidden_dim=32)],
+    [
+        EncoderConfig(cnn_channels=(8, 16), feature_dim=32, projector_hidden_dim=32),
+        EncoderConfig(kind="vit", patch_size=8, vit_dim=32, vit_depth=2, vit_heads=2, projector_hidden_dim=32),
+    ],
     ids=["cnn", "vit"],
 )
 def test_encoder_shapes_gradients_and_unnormalised_output(config: EncoderConfig) -> None:
@@ -59,4 +63,6 @@ def test_encoder_shapes_gradients_and_unnormalised_output(config: EncoderConfig)
 
 def test_vit_rejects_image_size_not_multiple_of_patch() -> None:
     with pytest.raises(ValueError, match="patch_size"):
-        Encoder(EncoderConfig(kind="vit", patch_size=8, vit_dim=16, vit_depth=1, vit_heads=2), image_size=30, latent_dim=4)
+        Encoder(
+            EncoderConfig(kind="vit", patch_size=8, vit_dim=16, vit_depth=1, vit_heads=2), image_size=30, latent_dim=4
+        )

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import LinearDynamics, linear_mlp_dynamics  # noqa: E402
+from planning_helpers import LinearDynamics, linear_mlp_dynamics
 
-from ami_robot.cost import CostConfig  # noqa: E402
-from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig  # noqa: E402
+from ami_robot.cost import CostConfig
+from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig
 
 B = np.array([[1.0, 0.2], [-0.3, 0.8], [0.1, 0.5]], np.float32)  # D=3, A=2
 Z0 = np.array([0.2, -0.1, 0.3], np.float32)
@@ -40,9 +40,18 @@ def test_linear_mlp_is_linear():
 def test_solves_linear_quadratic_problem(planner_cls, backend):
     best_actions, best_cost = optimum()
     assert np.abs(best_actions).max() < 0.9  # interior optimum: the bounds are not active
-    config = PlannerConfig(horizon=H, samples=256, iterations=25, elites=32, init_std=0.5, min_std=0.002,
-                           temperature=0.05, action_low=-1.0, action_high=1.0,
-                           cost=CostConfig(goal_weight=1.0, action_weight=LAM))
+    config = PlannerConfig(
+        horizon=H,
+        samples=256,
+        iterations=25,
+        elites=32,
+        init_std=0.5,
+        min_std=0.002,
+        temperature=0.05,
+        action_low=-1.0,
+        action_high=1.0,
+        cost=CostConfig(goal_weight=1.0, action_weight=LAM),
+    )
     dynamics = LinearDynamics(B) if backend == "torch" else linear_mlp_dynamics(B)
     planner = planner_cls(dynamics, config, backend=backend, action_dim=2)
     result = planner.plan(Z0, GOAL)

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import LinearDynamics, random_dynamics  # noqa: E402
+from planning_helpers import LinearDynamics, random_dynamics
 
-import ami_robot  # noqa: E402
-from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends  # noqa: E402
+import ami_robot
+from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
 
 SMALL = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4)
 
@@ -79,8 +79,10 @@ def test_safetensors_round_trip(tmp_path):
     for a, b in zip(loaded.state_dict().values(), dyn.state_dict().values()):
         np.testing.assert_array_equal(a, b)
     z0, goal = np.zeros((2, 8), np.float32), np.ones(8, np.float32)
-    np.testing.assert_array_equal(CEMPlanner(loaded, SMALL, backend="cpu").plan(z0, goal).actions,
-                                  CEMPlanner(dyn, SMALL, backend="cpu").plan(z0, goal).actions)
+    np.testing.assert_array_equal(
+        CEMPlanner(loaded, SMALL, backend="cpu").plan(z0, goal).actions,
+        CEMPlanner(dyn, SMALL, backend="cpu").plan(z0, goal).actions,
+    )
     from safetensors.numpy import save_file
 
     save_file(dyn.state_dict(), str(tmp_path / "bare.safetensors"))
@@ -95,30 +97,48 @@ def _planner():
 NAN_GOAL = np.full(8, np.nan, np.float32)
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda p: p.plan(np.zeros(7, np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
-    (lambda p: p.plan(np.zeros((2, 8), np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
-    (lambda p: p.plan(np.zeros(8, np.float32), np.zeros((1, 8), np.float32)), ValueError, "z_goal: expected shape"),
-    (lambda p: p.plan(np.zeros(8, np.int64), np.zeros(8, np.float32)), TypeError, "z0: expected a floating"),
-    (lambda p: p.plan(torch.zeros(8, dtype=torch.int32), np.zeros(8)), TypeError, "z0: expected a floating"),
-    (lambda p: p.plan(np.full(8, np.inf, np.float32), np.zeros(8, np.float32)), ValueError, "z0 contains NaN or Inf"),
-    (lambda p: p.plan(np.zeros(8, np.float32), NAN_GOAL), ValueError, "z_goal contains NaN or Inf"),
-    (lambda p: p.plan(np.zeros(8), np.zeros(8), previous_action=np.zeros(2)), ValueError, "previous_action"),
-    (lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.zeros((2, 24, 3, 2))), ValueError, "noise: expected shape"),
-    (lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.full((2, 24, 3, 3), np.nan)), ValueError, "noise contains"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda p: p.plan(np.zeros(7, np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
+        (lambda p: p.plan(np.zeros((2, 8), np.float32), np.zeros(8, np.float32)), ValueError, "z0: expected shape"),
+        (lambda p: p.plan(np.zeros(8, np.float32), np.zeros((1, 8), np.float32)), ValueError, "z_goal: expected shape"),
+        (lambda p: p.plan(np.zeros(8, np.int64), np.zeros(8, np.float32)), TypeError, "z0: expected a floating"),
+        (lambda p: p.plan(torch.zeros(8, dtype=torch.int32), np.zeros(8)), TypeError, "z0: expected a floating"),
+        (
+            lambda p: p.plan(np.full(8, np.inf, np.float32), np.zeros(8, np.float32)),
+            ValueError,
+            "z0 contains NaN or Inf",
+        ),
+        (lambda p: p.plan(np.zeros(8, np.float32), NAN_GOAL), ValueError, "z_goal contains NaN or Inf"),
+        (lambda p: p.plan(np.zeros(8), np.zeros(8), previous_action=np.zeros(2)), ValueError, "previous_action"),
+        (
+            lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.zeros((2, 24, 3, 2))),
+            ValueError,
+            "noise: expected shape",
+        ),
+        (
+            lambda p: p.plan(np.zeros(8), np.zeros(8), noise=np.full((2, 24, 3, 3), np.nan)),
+            ValueError,
+            "noise contains",
+        ),
+    ],
+)
 def test_bad_plan_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call(_planner())
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(elites=30, samples=20), r"elites \(30\) > samples \(20\)"),
-    (dict(horizon=0), "horizon must be >= 1"),
-    (dict(action_low=1.0, action_high=-1.0), "action_low 1.0 > action_high -1.0"),
-    (dict(momentum=1.0), "momentum"),
-    (dict(temperature=0.0), "temperature"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(elites=30, samples=20), r"elites \(30\) > samples \(20\)"),
+        (dict(horizon=0), "horizon must be >= 1"),
+        (dict(action_low=1.0, action_high=-1.0), "action_low 1.0 > action_high -1.0"),
+        (dict(momentum=1.0), "momentum"),
+        (dict(temperature=0.0), "temperature"),
+    ],
+)
 def test_bad_config_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PlannerConfig(**kwargs)
@@ -138,8 +158,14 @@ def test_bad_limits_weights_and_backend_raise():
 
 @settings(max_examples=30, deadline=None)
 @given(
-    latent_dim=st.integers(1, 9), action_dim=st.integers(1, 4), hidden=st.integers(1, 40), depth=st.integers(1, 3),
-    history=st.integers(1, 3), horizon=st.integers(1, 4), samples=st.integers(1, 40), data=st.data(),
+    latent_dim=st.integers(1, 9),
+    action_dim=st.integers(1, 4),
+    hidden=st.integers(1, 40),
+    depth=st.integers(1, 3),
+    history=st.integers(1, 3),
+    horizon=st.integers(1, 4),
+    samples=st.integers(1, 40),
+    data=st.data(),
 )
 def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, history, horizon, samples, data):
     """Valid random problems plan with finite, in-bounds actions on every backend, and their
@@ -148,8 +174,14 @@ def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, histor
     elites = data.draw(st.integers(1, samples))
     method = data.draw(st.sampled_from([CEMPlanner, MPPIPlanner]))
     module, dyn = random_dynamics(latent_dim, action_dim, hidden, depth, "gelu", history)
-    config = PlannerConfig(horizon=horizon, samples=samples, iterations=2, elites=elites, max_rate=0.5,
-                           keep_elites_fraction=data.draw(st.sampled_from([0.0, 0.5])))
+    config = PlannerConfig(
+        horizon=horizon,
+        samples=samples,
+        iterations=2,
+        elites=elites,
+        max_rate=0.5,
+        keep_elites_fraction=data.draw(st.sampled_from([0.0, 0.5])),
+    )
     z0 = np.zeros((history, latent_dim), np.float32)
     goal = np.ones(latent_dim, np.float32)
     planners = [method(dyn if b != "torch" else module, config, backend=b) for b in ("cpu", "reference", "torch")]
@@ -169,9 +201,15 @@ def test_core_rejects_random_wrong_shapes(shape, target):
     """The extension itself checks shapes: wrong arrays raise ValueError, never crash."""
     _, dyn = random_dynamics()
     planner = CEMPlanner(dyn, SMALL, backend="cpu").backend._planner
-    args = dict(z0=np.zeros((1, 8), np.float32), goal=np.zeros(8, np.float32), prev_action=None,
-                init_mean=np.zeros((3, 3), np.float32), init_std=np.ones((3, 3), np.float32),
-                noise=np.zeros((2, 24, 3, 3), np.float32), plan_index=0)
+    args = dict(
+        z0=np.zeros((1, 8), np.float32),
+        goal=np.zeros(8, np.float32),
+        prev_action=None,
+        init_mean=np.zeros((3, 3), np.float32),
+        init_std=np.ones((3, 3), np.float32),
+        noise=np.zeros((2, 24, 3, 3), np.float32),
+        plan_index=0,
+    )
     if tuple(shape) == args[target].shape:
         return
     args[target] = np.zeros(shape, np.float32)
@@ -182,8 +220,15 @@ def test_core_rejects_random_wrong_shapes(shape, target):
 def test_config_loads_from_a_mapping():
     from ami_robot.config import ConfigError, from_dict
 
-    config = from_dict(PlannerConfig, {"horizon": 3, "action_low": [-1, -2], "action_high": 1.0,
-                                       "cost": {"goal_weight": 2.0, "smoothness_weight": 0.1}})
+    config = from_dict(
+        PlannerConfig,
+        {
+            "horizon": 3,
+            "action_low": [-1, -2],
+            "action_high": 1.0,
+            "cost": {"goal_weight": 2.0, "smoothness_weight": 0.1},
+        },
+    )
     assert config.horizon == 3 and config.action_low == (-1.0, -2.0) and config.cost.goal_weight == 2.0
     assert config.action_limits(2).low.tolist() == [-1.0, -2.0]
     with pytest.raises(ConfigError, match="unknown keys"):
@@ -199,9 +244,18 @@ def test_concurrent_plans_from_python_threads_match_sequential_ones():
     planner = CEMPlanner(dyn, SMALL, backend="cpu")
     noises = [planner.sample_noise(i) for i in range(6)]
     with ThreadPoolExecutor(3) as pool:
-        concurrent = list(pool.map(lambda n: planner.backend.plan(
-            z0[None], goal, None, np.zeros((3, 3), np.float32), np.ones((3, 3), np.float32), n, 0).mean, noises))
+        concurrent = list(
+            pool.map(
+                lambda n: (
+                    planner.backend.plan(
+                        z0[None], goal, None, np.zeros((3, 3), np.float32), np.ones((3, 3), np.float32), n, 0
+                    ).mean
+                ),
+                noises,
+            )
+        )
     for noise, actions in zip(noises, concurrent):
-        expected = planner.backend.plan(z0[None], goal, None, np.zeros((3, 3), np.float32),
-                                        np.ones((3, 3), np.float32), noise, 0).mean
+        expected = planner.backend.plan(
+            z0[None], goal, None, np.zeros((3, 3), np.float32), np.ones((3, 3), np.float32), noise, 0
+        ).mean
         np.testing.assert_array_equal(actions, expected)

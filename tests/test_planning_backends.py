@@ -7,14 +7,18 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import (  # noqa: E402
-    FULL_COST, PLANNER_OPTIONS, assert_plans_equal, assert_rel,
-    injected_noise_problem, random_dynamics,
+from planning_helpers import (
+    FULL_COST,
+    PLANNER_OPTIONS,
+    assert_plans_equal,
+    assert_rel,
+    injected_noise_problem,
+    random_dynamics,
 )
 
-from ami_robot import _core, build_info  # noqa: E402
-from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig  # noqa: E402
-from ami_robot.planning.backends.native import NativeBackend  # noqa: E402
+from ami_robot import _core, build_info
+from ami_robot.planning import CEMPlanner, MPPIPlanner, PlannerConfig
+from ami_robot.planning.backends.native import NativeBackend
 
 NATIVE = ["reference"] + [f"cpu:{isa}" for isa in build_info()["cpu_kernels_usable"]]
 
@@ -28,8 +32,9 @@ def _native(name, dyn, config, method):
 @pytest.mark.parametrize("activation", ["gelu", "silu", "relu", "tanh"])
 @pytest.mark.parametrize("history", [1, 3])
 def test_rollout_cost_matches_torch(backend, activation, history):
-    module, dyn = random_dynamics(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation,
-                                  history=history)
+    module, dyn = random_dynamics(
+        latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation, history=history
+    )
     config = PlannerConfig(horizon=4, samples=21, iterations=1, elites=3, cost=FULL_COST)
     rng = np.random.default_rng(1)
     actions = rng.uniform(-1, 1, (21, 4, 3)).astype(np.float32)
@@ -75,8 +80,10 @@ def test_torch_backend_seeded_noise_matches_cpu():
     module, dyn = random_dynamics()
     config = PlannerConfig(horizon=3, samples=30, iterations=3, elites=5, seed=7)
     z0, goal = np.zeros(8, np.float32), np.ones(8, np.float32)
-    assert_rel(CEMPlanner(dyn, config, backend="cpu").plan(z0, goal).actions,
-                CEMPlanner(module, config, backend="torch").plan(z0, goal).actions)
+    assert_rel(
+        CEMPlanner(dyn, config, backend="cpu").plan(z0, goal).actions,
+        CEMPlanner(module, config, backend="torch").plan(z0, goal).actions,
+    )
 
 
 def test_cpu_threads_give_the_same_costs():

@@ -5,15 +5,18 @@ from ami_robot.commands import bench
 
 
 def test_bench_writes_one_record_per_config_backend_variant(tmp_path, monkeypatch):
-    tiny = bench.BenchConfig("tiny", "mppi", samples=16, horizon=2, iterations=2, elites=4, latent_dim=6,
-                             action_dim=2, width=16, depth=1)
+    tiny = bench.BenchConfig(
+        "tiny", "mppi", samples=16, horizon=2, iterations=2, elites=4, latent_dim=6, action_dim=2, width=16, depth=1
+    )
     monkeypatch.setitem(bench.BENCH_CONFIGS, "tiny", tiny)
     monkeypatch.setattr(bench, "_matmul_gflops", lambda n, width, device, seconds=0.5: 1.0)
     out = tmp_path / "bench.json"
     assert main(["bench", "planner", "--configs", "tiny", "--repeats", "2", "--no-compile", "--json", str(out)]) == 0
     records = json.loads(out.read_text())
-    assert [(r["config"], r["backend"], r["variant"]) for r in records] == [("tiny", "cpu", "native"),
-                                                                            ("tiny", "torch", "eager")]
+    assert [(r["config"], r["backend"], r["variant"]) for r in records] == [
+        ("tiny", "cpu", "native"),
+        ("tiny", "torch", "eager"),
+    ]
     for r in records:
         assert r["error"] is None and r["device"] == "cpu"
         assert r["median_ms"] > 0 and r["plans_per_s"] > 0 and r["roofline_gflops"] == 1.0

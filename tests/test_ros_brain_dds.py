@@ -43,9 +43,13 @@ DEADLINE_S = 10.0  # generous: these tests share 2 cores with other processes; o
 def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
     torch.manual_seed(0)
     config = WorldModelConfig(
-        latent_dim=8, env_action_dim=2, image_size=32,
+        latent_dim=8,
+        env_action_dim=2,
+        image_size=32,
         encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-1.0, -1.0),
+        action_high=(1.0, 1.0),
     )
     model = WorldModel(config)
     if nan_predictor:
@@ -76,11 +80,27 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
     control_rate_hz: 20.0
     safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: {DEADLINE_S}}}
 """)
-    argv = [sys.executable, "-m", "ami_robot.ros.brain_node", *extra, "--ros-args",
-            "--params-file", str(REPO / "launch" / "params" / "brain.yaml"), "--params-file", str(overrides), *ros_args]
+    argv = [
+        sys.executable,
+        "-m",
+        "ami_robot.ros.brain_node",
+        *extra,
+        "--ros-args",
+        "--params-file",
+        str(REPO / "launch" / "params" / "brain.yaml"),
+        "--params-file",
+        str(overrides),
+        *ros_args,
+    ]
     with log.open("w") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def stop_process(proc: subprocess.Popen, signum: int = signal.SIGINT) -> int:
@@ -203,7 +223,9 @@ def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
     probe.commands.clear()
     probe.spin_until(lambda: len(moving(probe.commands)) >= 10, 60.0, camera_hz=20.0)
     actions = [a for _, a in probe.commands]
-    assert len(moving(probe.commands)) >= 10, f"the brain should drive; got {len(actions)} commands\n{log.read_text()[-2000:]}"
+    assert len(moving(probe.commands)) >= 10, (
+        f"the brain should drive; got {len(actions)} commands\n{log.read_text()[-2000:]}"
+    )
     assert all(np.all(np.abs(a) <= BOUND + 1e-6) for a in actions)
     for previous, current in zip(actions, actions[1:]):
         if np.any(current != 0.0):  # stops are immediate; motion is rate limited
@@ -214,8 +236,9 @@ def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
 
 def test_no_fresh_camera_image_stops_the_robot(running_brain) -> None:
     proc, probe, log = running_brain
-    assert probe.spin_until(lambda: bool(moving(probe.commands[-5:])), 15.0, camera_hz=20.0), \
+    assert probe.spin_until(lambda: bool(moving(probe.commands[-5:])), 15.0, camera_hz=20.0), (
         "driving before the camera goes quiet"
+    )
     quiet_since = time.monotonic()
     mark = len(probe.diagnostics)
 
@@ -237,7 +260,11 @@ def test_malformed_images_are_rejected_with_a_diagnostic(running_brain) -> None:
     ]
 
     def texts() -> list[str]:
-        return [m for n, lv, m in probe.diagnostics[mark:] if n.endswith("/perception") and lv == 1 and "camera image rejected" in m]
+        return [
+            m
+            for n, lv, m in probe.diagnostics[mark:]
+            if n.endswith("/perception") and lv == 1 and "camera image rejected" in m
+        ]
 
     def all_rejected() -> bool:
         return all(any(key in t for t in texts()) for key in ("mono8", "100 bytes", "empty"))
@@ -262,7 +289,9 @@ def test_planner_settings_change_at_run_time_and_invalid_ones_are_refused(runnin
     assert "elites" in reasons[0]
     probe.set_parameters("/configurator", [Parameter("planner.horizon", value=5)])
     try:
-        assert probe.spin_until(lambda: probe.plan_length == 5 + 1, 5.0, camera_hz=20.0), "the planner follows the configurator"
+        assert probe.spin_until(lambda: probe.plan_length == 5 + 1, 5.0, camera_hz=20.0), (
+            "the planner follows the configurator"
+        )
     finally:
         probe.set_parameters("/configurator", [Parameter("planner.horizon", value=3)])
 
@@ -272,7 +301,9 @@ def test_planning_overrun_stops_with_an_error(running_brain) -> None:
     mark = len(probe.diagnostics)
     probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=1e-4)])
     try:
-        assert probe.spin_until(lambda: probe.diagnosed("/planner", 2, "overran its deadline", mark), 30.0, camera_hz=20.0)
+        assert probe.spin_until(
+            lambda: probe.diagnosed("/planner", 2, "overran its deadline", mark), 30.0, camera_hz=20.0
+        )
         probe.commands.clear()
         probe.spin_until(lambda: len(probe.commands) >= 5, 15.0, camera_hz=20.0)
         assert probe.commands and all(np.all(a == 0.0) for _, a in probe.commands)
@@ -287,7 +318,9 @@ def test_non_finite_plan_from_a_switched_model_stops_with_an_error(running_brain
     probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(broken))])
 
     def failed() -> bool:
-        return probe.diagnosed("/planner", 2, "non-finite", mark) or probe.diagnosed("/planner", 2, "planner raised", mark)
+        return probe.diagnosed("/planner", 2, "non-finite", mark) or probe.diagnosed(
+            "/planner", 2, "planner raised", mark
+        )
 
     try:
         assert probe.spin_until(failed, 30.0, camera_hz=20.0), "an error diagnostic for the broken model"
@@ -298,8 +331,9 @@ def test_non_finite_plan_from_a_switched_model_stops_with_an_error(running_brain
         probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(good))])
     probe.goal.publish(probe.image())
     probe.commands.clear()
-    assert probe.spin_until(lambda: bool(moving(probe.commands)), 30.0, camera_hz=20.0), \
+    assert probe.spin_until(lambda: bool(moving(probe.commands)), 30.0, camera_hz=20.0), (
         "driving again after switching back to the good model"
+    )
 
 
 def test_lifecycle_transitions_over_dds(checkpoints, tmp_path: Path) -> None:
@@ -344,12 +378,16 @@ def test_lifecycle_transitions_over_dds(checkpoints, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_driving_brain_stopped_by_a_signal_stops_the_robot_and_exits_cleanly(checkpoints, tmp_path: Path, signum) -> None:
+def test_a_driving_brain_stopped_by_a_signal_stops_the_robot_and_exits_cleanly(
+    checkpoints, tmp_path: Path, signum
+) -> None:
     """Ctrl-C, or the SIGTERM of ros2 launch and service managers, while the robot moves."""
     proc = start_brain(checkpoints[0], tmp_path / "brain.log", ros_args=("-r", "__ns:=/stopping"))
     probe = Probe(namespace="/stopping")
     try:
-        ready = probe.spin_until(lambda: probe.diagnosed("/stopping/planner", 1, "stopped") or proc.poll() is not None, 60.0)
+        ready = probe.spin_until(
+            lambda: probe.diagnosed("/stopping/planner", 1, "stopped") or proc.poll() is not None, 60.0
+        )
         assert ready and proc.poll() is None, (tmp_path / "brain.log").read_text()[-2000:]
         probe.goal.publish(probe.image())
         assert probe.spin_until(lambda: len(moving(probe.commands)) >= 3, 20.0, camera_hz=20.0), "driving"

@@ -8,6 +8,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ami_robot.errors import ImageError
 from ami_robot.ros.conversions import (
     ConversionError,
     action_to_twist,
@@ -21,7 +22,6 @@ from ami_robot.ros.conversions import (
     twist_to_action,
 )
 from ami_robot.ros.node_base import latent_to_msg, msg_to_latent
-from ami_robot.safety import ImageError
 
 STAMP = Time(sec=12, nanosec=5)
 
@@ -47,13 +47,16 @@ def test_padded_rows_and_alpha_are_dropped() -> None:
     np.testing.assert_array_equal(image_to_numpy(msg), pixels)
 
 
-@pytest.mark.parametrize(("msg", "message"), [
-    (Image(height=2, width=2, encoding="mono8", step=2, data=bytes(4)), "not supported"),
-    (Image(height=2, width=2, encoding="32FC1", step=8, data=bytes(16)), "not supported"),
-    (Image(height=0, width=0, encoding="rgb8", step=0, data=b""), "empty"),
-    (Image(height=2, width=2, encoding="rgb8", step=5, data=bytes(10)), "step 5"),
-    (Image(height=2, width=2, encoding="rgb8", step=6, data=bytes(11)), "11 bytes"),
-])
+@pytest.mark.parametrize(
+    ("msg", "message"),
+    [
+        (Image(height=2, width=2, encoding="mono8", step=2, data=bytes(4)), "not supported"),
+        (Image(height=2, width=2, encoding="32FC1", step=8, data=bytes(16)), "not supported"),
+        (Image(height=0, width=0, encoding="rgb8", step=0, data=b""), "empty"),
+        (Image(height=2, width=2, encoding="rgb8", step=5, data=bytes(10)), "step 5"),
+        (Image(height=2, width=2, encoding="rgb8", step=6, data=bytes(11)), "11 bytes"),
+    ],
+)
 def test_malformed_images_raise_a_clear_error(msg: Image, message: str) -> None:
     with pytest.raises(ConversionError, match=message):
         image_to_numpy(msg)
@@ -85,8 +88,13 @@ def test_plan_path_integrates_velocities() -> None:
 
 
 def test_settings_snapshot_round_trip() -> None:
-    flat = {"planner.horizon": 7, "cost.goal_weight": 0.5, "method": "mppi", "planner.warm_start": False,
-            "safety.action_low": [-1.0, -2.0]}
+    flat = {
+        "planner.horizon": 7,
+        "cost.goal_weight": 0.5,
+        "method": "mppi",
+        "planner.warm_start": False,
+        "safety.action_low": [-1.0, -2.0],
+    }
     assert event_to_settings(settings_to_event(flat, "/configurator", STAMP)) == flat
 
 

@@ -15,9 +15,9 @@ import torch
 
 pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 
-from ami_robot.configurator.settings import DEFAULT_CHECKPOINT  # noqa: E402
-from ami_robot.perception import EncoderConfig  # noqa: E402
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
+from ami_robot.perception import EncoderConfig
+from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latency_ms_p99", "transport", "domain_id"}
@@ -27,15 +27,25 @@ SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latenc
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = WorldModelConfig(
-        latent_dim=8, env_action_dim=2, image_size=64,
+        latent_dim=8,
+        env_action_dim=2,
+        image_size=64,
         encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1), action_low=(-1.0, -1.0), action_high=(1.0, 1.0))
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-1.0, -1.0),
+        action_high=(1.0, 1.0),
+    )
     return save_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", WorldModel(config))
 
 
 def demo(*args: str, timeout_s: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ami_robot.cli", "demo", *args], capture_output=True, text=True,
-                          timeout=timeout_s, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "ami_robot.cli", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=os.environ.copy(),
+    )
 
 
 def children_of(marker: str) -> list[str]:
@@ -54,8 +64,20 @@ def children_of(marker: str) -> list[str]:
 @pytest.mark.parametrize("separate", [False, True], ids=["brain-process", "separate-processes"])
 def test_demo_writes_video_plot_and_summary(tiny: Path, tmp_path: Path, separate: bool) -> None:
     out = tmp_path / "demo"
-    args = ["--checkpoint", str(tiny), "--episodes", "2", "--budget", "12", "--backend", "torch",
-            "--out", str(out), "--json", str(tmp_path / "summary.json")]
+    args = [
+        "--checkpoint",
+        str(tiny),
+        "--episodes",
+        "2",
+        "--budget",
+        "12",
+        "--backend",
+        "torch",
+        "--out",
+        str(out),
+        "--json",
+        str(tmp_path / "summary.json"),
+    ]
     result = demo(*args, *(["--separate-processes"] if separate else []), timeout_s=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -79,9 +101,26 @@ def test_demo_without_a_checkpoint_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_every_process(tiny: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "ami_robot.cli", "demo", "--checkpoint", str(tiny), "--episodes", "50",
-                             "--backend", "torch", "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ami_robot.cli",
+            "demo",
+            "--checkpoint",
+            str(tiny),
+            "--episodes",
+            "50",
+            "--backend",
+            "torch",
+            "--out",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (tmp_path / "brain.log").exists():
@@ -97,8 +136,10 @@ def test_ctrl_c_stops_every_process(tiny: Path, tmp_path: Path) -> None:
     assert not children_of(str(tiny)), "Ctrl-C leaves no process behind"
 
 
-@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "config.json").is_file(),
-                    reason=f"no trained TwoRoom checkpoint shipped at {DEFAULT_CHECKPOINT} (train it with ami-robot train)")
+@pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT / "config.json").is_file(),
+    reason=f"no trained TwoRoom checkpoint shipped at {DEFAULT_CHECKPOINT} (train it with ami-robot train)",
+)
 def test_trained_brain_reaches_most_goals_over_dds(tmp_path: Path) -> None:
     result = demo("--episodes", "5", "--out", str(tmp_path), "--json", str(tmp_path / "summary.json"), timeout_s=400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

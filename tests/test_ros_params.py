@@ -41,16 +41,24 @@ def test_invalid_values_are_refused_and_valid_ones_accepted(context, node_name: 
     node = BrainNode(node_name, P.NODE_PARAMETERS[node_name], context=context)
     try:
         bad = {
-            "planner": [Parameter("safety.deadline_s", value=-1.0), Parameter("command_type", value="joint"),
-                        Parameter("safety.action_low", value=[2.0])],
-            "configurator": [Parameter("planner.elites", value=10_000), Parameter("method", value="gradient"),
-                             Parameter("cost.goal_weight", value=-0.5)],
+            "planner": [
+                Parameter("safety.deadline_s", value=-1.0),
+                Parameter("command_type", value="joint"),
+                Parameter("safety.action_low", value=[2.0]),
+            ],
+            "configurator": [
+                Parameter("planner.elites", value=10_000),
+                Parameter("method", value="gradient"),
+                Parameter("cost.goal_weight", value=-0.5),
+            ],
         }[node_name]
         for parameter in bad:
             result = node.set_parameters([parameter])[0]
             assert not result.successful, parameter.name
             assert result.reason
-        good = Parameter("safety.max_rate", value=0.3) if node_name == "planner" else Parameter("planner.horizon", value=8)
+        good = (
+            Parameter("safety.max_rate", value=0.3) if node_name == "planner" else Parameter("planner.horizon", value=8)
+        )
         assert node.set_parameters([good])[0].successful
         assert node.get_parameter(good.name).value == good.value
     finally:

@@ -18,7 +18,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from ami_robot.ros.conversions import action_to_twist, image_to_numpy  # noqa: E402
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED  # noqa: E402
-from ami_sim.robot_node import SimRobotNode  # noqa: E402
+from ami_sim.ros.robot_node import SimRobotNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -26,9 +26,15 @@ pytestmark = pytest.mark.ros
 def test_sim_robot_moves_on_commands_and_stops_without_them() -> None:
     context = rclpy.Context()
     rclpy.init(context=context)
-    robot = SimRobotNode(context=context, parameter_overrides=[
-        Parameter("rate_hz", value=50.0), Parameter("command_timeout_s", value=0.2),
-        Parameter("step_budget", value=1000), Parameter("episodes", value=1)])
+    robot = SimRobotNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("rate_hz", value=50.0),
+            Parameter("command_timeout_s", value=0.2),
+            Parameter("step_budget", value=1000),
+            Parameter("episodes", value=1),
+        ],
+    )
     probe = rclpy.create_node("robot_probe", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(robot)
@@ -38,7 +44,9 @@ def test_sim_robot_moves_on_commands_and_stops_without_them() -> None:
     status: list[dict[str, str]] = []
     probe.create_subscription(Image, "camera/image", lambda m: images.append(image_to_numpy(m)), CAMERA)
     probe.create_subscription(Image, "goal/image", lambda m: goals.append(image_to_numpy(m)), LATCHED)
-    probe.create_subscription(DiagnosticStatus, "robot/status", lambda m: status.append({kv.key: kv.value for kv in m.values}), EVENTS)
+    probe.create_subscription(
+        DiagnosticStatus, "robot/status", lambda m: status.append({kv.key: kv.value for kv in m.values}), EVENTS
+    )
     command = probe.create_publisher(TwistStamped, "cmd_vel", COMMAND)
 
     def spin(seconds: float, velocity: tuple[float, float] | None = None) -> None:

@@ -8,19 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ami_sim
-from ami_sim import dataset
+from ami_robot.data import episodes as dataset
 from ami_sim.collect import CollectConfig, collect
 
 
 @pytest.mark.parametrize("name", ["tworoom", "pusht", "reacher"])
 def test_collected_episodes_round_trip_and_replay(tmp_path, name):
-    config = CollectConfig(env=name, episodes=3, out=tmp_path, policy="expert", noise=0.2, seed=5, workers=1, max_steps=30)
+    config = CollectConfig(
+        env=name, episodes=3, out=tmp_path, policy="expert", noise=0.2, seed=5, workers=1, max_steps=30
+    )
     summary = collect(config, progress=False)
     assert summary.episodes == 3 and summary.new_episodes == 3 and not summary.interrupted
     index = dataset.read_index(tmp_path)
@@ -54,7 +55,9 @@ def test_collect_resumes_without_redoing_episodes(tmp_path):
 
 
 def test_mixed_policy_uses_both(tmp_path):
-    collect(CollectConfig(env="tworoom", episodes=12, out=tmp_path, policy="mixed", workers=1, max_steps=5), progress=False)
+    collect(
+        CollectConfig(env="tworoom", episodes=12, out=tmp_path, policy="mixed", workers=1, max_steps=5), progress=False
+    )
     policies = {e.attrs["policy"] for e in dataset.iter_episodes(tmp_path)}
     assert policies == {"expert", "random"}
 
@@ -62,8 +65,25 @@ def test_mixed_policy_uses_both(tmp_path):
 @pytest.mark.parametrize("stop, workers", [(signal.SIGINT, 2), (signal.SIGTERM, 2), (signal.SIGINT, 1)])
 def test_interrupted_collect_keeps_finished_episodes(tmp_path, stop, workers):
     out = tmp_path / "data"
-    command = [sys.executable, "-m", "ami_robot.cli", "collect", "--env", "pusht", "--episodes", "100000",
-               "--policy", "expert", "--out", str(out), "--workers", str(workers), "--no-progress", "--json", str(tmp_path / "m.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "ami_robot.cli",
+        "collect",
+        "--env",
+        "pusht",
+        "--episodes",
+        "100000",
+        "--policy",
+        "expert",
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--json",
+        str(tmp_path / "m.json"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     try:
         deadline = time.monotonic() + 60

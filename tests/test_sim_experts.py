@@ -24,12 +24,16 @@ def test_expert_succeeds_at_least_95_percent(name):
 @pytest.mark.parametrize("name, ceiling", [("tworoom", 0.2), ("pusht", 0.2), ("reacher", 0.6)])
 def test_random_policy_is_much_worse(name, ceiling):
     result = evaluate(name, ami_sim.make_random(name, seed=0), episodes=30, seed=0, policy_name="random")
-    assert result.success_rate <= ceiling, f"{name}: random actions succeed {result.successes}/30, the goals are too easy"
+    assert result.success_rate <= ceiling, (
+        f"{name}: random actions succeed {result.successes}/30, the goals are too easy"
+    )
 
 
 def test_noisy_expert_is_deterministic_under_its_seed():
     runs = [
-        evaluate("tworoom", ami_sim.make_expert("tworoom", noise=0.5, seed=3), episodes=5, seed=1).to_dict(with_trajectories=True)
+        evaluate("tworoom", ami_sim.make_expert("tworoom", noise=0.5, seed=3), episodes=5, seed=1).to_dict(
+            with_trajectories=True
+        )
         for _ in range(2)
     ]
     for run in runs:

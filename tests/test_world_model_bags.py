@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
-from rosbags.typesys import Stores, get_typestore  # noqa: E402
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
 
-from ami_robot.world_model.bags import BagImportConfig, BagImportError, import_bag, read_bag  # noqa: E402
-from ami_sim.dataset import read_episode, read_index  # noqa: E402
+from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag, read_bag
+from ami_robot.data.episodes import read_episode, read_index
 
 STORE = get_typestore(Stores.ROS2_KILTED)
 FRAME_NS = 100_000_000  # 10 Hz camera
@@ -44,13 +44,27 @@ def _write_bag(path: Path, storage: StoragePlugin, n_frames: int, encoding: str 
         cmd_conn = writer.add_connection("/cmd_vel", TwistStamped.__msgtype__, typestore=STORE)
         for i in range(n_frames):
             t_cmd = START_NS + i * FRAME_NS - 20_000_000
-            twist = Twist(linear=Vector3(x=float(commands[i, 0]), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(commands[i, 1])))
-            writer.write(cmd_conn, t_cmd, STORE.serialize_cdr(TwistStamped(header=_header(t_cmd), twist=twist), TwistStamped.__msgtype__))
+            twist = Twist(
+                linear=Vector3(x=float(commands[i, 0]), y=0.0, z=0.0),
+                angular=Vector3(x=0.0, y=0.0, z=float(commands[i, 1])),
+            )
+            writer.write(
+                cmd_conn,
+                t_cmd,
+                STORE.serialize_cdr(TwistStamped(header=_header(t_cmd), twist=twist), TwistStamped.__msgtype__),
+            )
             t = START_NS + i * FRAME_NS
             rgb = _frame(i)
             data = rgb[..., ::-1] if encoding == "bgr8" else rgb
-            msg = Image(header=_header(t), height=16, width=16, encoding=encoding, is_bigendian=0, step=16 * 3,
-                        data=np.ascontiguousarray(data).reshape(-1))
+            msg = Image(
+                header=_header(t),
+                height=16,
+                width=16,
+                encoding=encoding,
+                is_bigendian=0,
+                step=16 * 3,
+                data=np.ascontiguousarray(data).reshape(-1),
+            )
             writer.write(image_conn, t, STORE.serialize_cdr(msg, Image.__msgtype__))
     return commands
 
@@ -71,8 +85,10 @@ def test_bag_round_trip(tmp_path: Path, storage: StoragePlugin) -> None:
 
 
 def test_gap_splits_episodes_and_stale_command_is_zero(tmp_path: Path) -> None:
-    config = BagImportConfig(image_topic="/img", action_topic="/cmd", image_size=8, command_timeout_s=0.25, max_frame_gap_s=1.0)
-    from ami_robot.world_model.bags import _episodes_from_streams
+    config = BagImportConfig(
+        image_topic="/img", action_topic="/cmd", image_size=8, command_timeout_s=0.25, max_frame_gap_s=1.0
+    )
+    from ami_robot.data.bags import _episodes_from_streams
 
     times = [0, 100, 200, 300, 2000, 2100, 2200]
     frames = [(t * 1_000_000, _frame(i, 8)) for i, t in enumerate(times)]

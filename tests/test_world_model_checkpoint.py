@@ -22,10 +22,17 @@ from ami_robot.world_model import (
 )
 
 TINY = WorldModelConfig(
-    latent_dim=8, env_action_dim=2, image_size=32, history=2, frameskip=2,
+    latent_dim=8,
+    env_action_dim=2,
+    image_size=32,
+    history=2,
+    frameskip=2,
     encoder=EncoderConfig(cnn_channels=(8, 8), feature_dim=16, projector_hidden_dim=16),
     predictor=PredictorConfig(hidden_dim=32, depth=2),
-    action_mean=(0.1, -0.2), action_std=(0.5, 2.0), action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
+    action_mean=(0.1, -0.2),
+    action_std=(0.5, 2.0),
+    action_low=(-1.0, -1.0),
+    action_high=(1.0, 1.0),
 )
 
 
@@ -75,7 +82,13 @@ def test_train_state_round_trip(tmp_path: Path) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.encode(torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)).square().mean().backward()
     optimizer.step()
-    state = TrainState(step=7, optimizer=optimizer.state_dict(), train_config={"steps": 10}, rng_state=torch.get_rng_state(), history=[{"step": 5}])
+    state = TrainState(
+        step=7,
+        optimizer=optimizer.state_dict(),
+        train_config={"steps": 10},
+        rng_state=torch.get_rng_state(),
+        history=[{"step": 5}],
+    )
     save_checkpoint(tmp_path / "ckpt", model, state)
     loaded = load_train_state(tmp_path / "ckpt")
     assert (loaded.step, loaded.train_config, loaded.history) == (7, {"steps": 10}, [{"step": 5}])

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ami_robot.world_model.data import EpisodeWindows, load_episodes, split_episode_files
-from ami_robot.world_model.synthetic import write_dot_dataset
-from ami_sim.dataset import Episode
+from ami_robot.data.episodes import Episode
+from ami_robot.data.windows import EpisodeWindows, load_episodes, split_episode_files
+from ami_sim.dotworld import write_dot_dataset
 
 
 def _counting_episode(episode_id: int, steps: int) -> Episode:
@@ -23,7 +23,9 @@ def _counting_episode(episode_id: int, steps: int) -> Episode:
 
 
 @pytest.mark.parametrize("history,horizon,frameskip", [(1, 1, 1), (2, 3, 1), (1, 2, 3), (3, 1, 2)])
-def test_windows_stay_inside_episodes_and_blocks_hold_skipped_actions(history: int, horizon: int, frameskip: int) -> None:
+def test_windows_stay_inside_episodes_and_blocks_hold_skipped_actions(
+    history: int, horizon: int, frameskip: int
+) -> None:
     episodes = [_counting_episode(0, 10), _counting_episode(1, 7), _counting_episode(2, 2)]
     windows = EpisodeWindows(episodes, history, horizon, frameskip)
     windows.use_action_normalisation(np.zeros(2), np.ones(2))

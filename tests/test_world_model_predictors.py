@@ -7,19 +7,24 @@ import pytest
 import torch
 
 from ami_robot.perception import EncoderConfig
+from ami_robot.training import Objective, TrainConfig
 from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor
-from ami_robot.world_model.training import Objective, TrainConfig
 from ami_robot.world_model.transformer_predictor import TransformerPredictor, TransformerPredictorConfig
 
 
 def _world_model(kind: str, history: int = 1) -> WorldModel:
     torch.manual_seed(0)
-    return WorldModel(WorldModelConfig(
-        latent_dim=8, env_action_dim=2, image_size=32, history=history,
-        encoder=EncoderConfig(cnn_channels=(8, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(kind=kind, hidden_dim=32, depth=2, heads=2),
-    ))
+    return WorldModel(
+        WorldModelConfig(
+            latent_dim=8,
+            env_action_dim=2,
+            image_size=32,
+            history=history,
+            encoder=EncoderConfig(cnn_channels=(8, 8), feature_dim=16, projector_hidden_dim=16),
+            predictor=PredictorConfig(kind=kind, hidden_dim=32, depth=2, heads=2),
+        )
+    )
 
 
 def test_default_world_model_predictor_is_the_planner_mlp() -> None:
@@ -50,14 +55,18 @@ def test_mlp_export_to_planner_dynamics_is_equal() -> None:
 
 
 def test_fresh_transformer_predictor_is_the_copy_model() -> None:
-    predictor = TransformerPredictor(TransformerPredictorConfig(latent_dim=6, action_dim=3, history=3, width=16, depth=2, heads=2))
+    predictor = TransformerPredictor(
+        TransformerPredictorConfig(latent_dim=6, action_dim=3, history=3, width=16, depth=2, heads=2)
+    )
     z = torch.randn(4, 3, 6)
     torch.testing.assert_close(predictor(z, torch.randn(4, 3)), z[:, -1])
 
 
 def test_trained_transformer_uses_action_and_history() -> None:
     torch.manual_seed(0)
-    predictor = TransformerPredictor(TransformerPredictorConfig(latent_dim=4, action_dim=2, history=2, width=16, depth=1, heads=2))
+    predictor = TransformerPredictor(
+        TransformerPredictorConfig(latent_dim=4, action_dim=2, history=2, width=16, depth=1, heads=2)
+    )
     optimizer = torch.optim.Adam(predictor.parameters(), lr=3e-3)
     for _ in range(150):
         z = torch.randn(64, 2, 4)

@@ -6,12 +6,14 @@ import math
 
 import torch
 
-from ami_robot.world_model.losses import vicreg
+from ami_robot.training.losses import vicreg
 from ami_robot.world_model.sigreg import SIGRegConfig, epps_pulley, random_directions, sigreg
 
 CONFIG = SIGRegConfig(directions=256, knots=17, t_max=3.0)
 # For N(0, 1) samples E[EP] = integral (1 - exp(-t^2)) exp(-t^2/2) dt over [-3, 3], about 1.06, whatever N.
-GAUSSIAN_EXPECTATION = math.sqrt(2 * math.pi) * (math.erf(3 / math.sqrt(2)) - math.erf(3 * math.sqrt(1.5)) / math.sqrt(3))
+GAUSSIAN_EXPECTATION = math.sqrt(2 * math.pi) * (
+    math.erf(3 / math.sqrt(2)) - math.erf(3 * math.sqrt(1.5)) / math.sqrt(3)
+)
 
 
 def test_gaussian_samples_score_near_the_null_expectation() -> None:

@@ -17,18 +17,25 @@ from safetensors.torch import load_file, save_file
 
 from ami_robot.config import to_dict
 from ami_robot.perception import EncoderConfig
+from ami_robot.training import TrainConfig, leave_process_group, load_train_config, train
 from ami_robot.world_model import PredictorConfig, SIGRegConfig, WorldModelConfig, load_checkpoint
-from ami_robot.world_model.synthetic import write_dot_dataset
-from ami_robot.world_model.training import TrainConfig, leave_process_group, load_train_config, train
+from ami_sim.dotworld import write_dot_dataset
 
 TINY = TrainConfig(
     model=WorldModelConfig(
-        latent_dim=16, image_size=32,
+        latent_dim=16,
+        image_size=32,
         encoder=EncoderConfig(cnn_channels=(16, 32, 32), feature_dim=64, projector_hidden_dim=128),
         predictor=PredictorConfig(hidden_dim=128, depth=2),
     ),
-    steps=300, batch_size=32, warmup_steps=10, eval_every=100, val_fraction=0.2, val_windows=128,
-    sigreg=SIGRegConfig(directions=256), device="cpu",
+    steps=300,
+    batch_size=32,
+    warmup_steps=10,
+    eval_every=100,
+    val_fraction=0.2,
+    val_windows=128,
+    sigreg=SIGRegConfig(directions=256),
+    device="cpu",
 )
 
 
@@ -39,7 +46,12 @@ def dot_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_short_run_beats_copy_baseline_and_keeps_rank(dot_data: Path, tmp_path: Path) -> None:
     metrics = train(dot_data, tmp_path / "ckpt", TINY, json_path=tmp_path / "metrics.json", progress=False)
-    print({k: metrics[k] for k in ("pred_loss", "copy_baseline_loss", "effective_rank", "sigreg", "probe_r2", "elapsed_s")})
+    print(
+        {
+            k: metrics[k]
+            for k in ("pred_loss", "copy_baseline_loss", "effective_rank", "sigreg", "probe_r2", "elapsed_s")
+        }
+    )
     assert metrics["pred_loss"] < 0.6 * metrics["copy_baseline_loss"]
     assert metrics["effective_rank"] > 6.0  # of 16 dimensions; 1 would be collapse
     assert metrics["std_min"] > 0.1
@@ -71,8 +83,22 @@ def test_cli_with_yaml_config_and_flag_overrides(dot_data: Path, tmp_path: Path)
     data = to_dict(dataclasses.replace(TINY, steps=50, eval_every=2))
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(data))
     assert load_train_config(tmp_path / "train.yaml") == dataclasses.replace(TINY, steps=50, eval_every=2)
-    argv = ["train", "--data", str(dot_data), "--out", str(tmp_path / "ckpt"), "--config", str(tmp_path / "train.yaml"),
-            "--steps", "3", "--json", str(tmp_path / "m.json"), "--no-progress", "--device", "cpu"]
+    argv = [
+        "train",
+        "--data",
+        str(dot_data),
+        "--out",
+        str(tmp_path / "ckpt"),
+        "--config",
+        str(tmp_path / "train.yaml"),
+        "--steps",
+        "3",
+        "--json",
+        str(tmp_path / "m.json"),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["step"] == 3 and [h["step"] for h in metrics["history"]] == [2, 3]
@@ -87,8 +113,14 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, data: str, out: str, config: TrainConfig) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank),
-                      GLOO_SOCKET_IFNAME="lo")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world_size),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        GLOO_SOCKET_IFNAME="lo",
+    )
     torch.set_num_threads(1)
     import torch.distributed as dist
 
@@ -107,7 +139,9 @@ def _ddp_worker(rank: int, world_size: int, port: int, data: str, out: str, conf
     total = torch.tensor([metrics["pred_loss"]], dtype=torch.float64)
     gathered = [torch.zeros_like(total) for _ in range(world_size)]
     dist.all_gather(gathered, total)
-    Path(out, f"rank{rank}.json").write_text(json.dumps({"metrics": metrics, "pred_losses": [float(g) for g in gathered]}))
+    Path(out, f"rank{rank}.json").write_text(
+        json.dumps({"metrics": metrics, "pred_losses": [float(g) for g in gathered]})
+    )
     leave_process_group()
 
 
@@ -140,9 +174,26 @@ def test_two_process_gloo_ddp(dot_data: Path, tmp_path: Path) -> None:
 def test_torchrun_two_processes_train_from_the_cli(dot_data: Path, tmp_path: Path) -> None:
     config = dataclasses.replace(TINY, steps=6, eval_every=6, val_windows=32, probe_frames=64, batch_size=16)
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(to_dict(config)))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "ami_robot.cli", "train", "--data", str(dot_data), "--out", str(tmp_path / "ckpt"),
-               "--config", str(tmp_path / "train.yaml"), "--json", str(tmp_path / "m.json"), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "ami_robot.cli",
+        "train",
+        "--data",
+        str(dot_data),
+        "--out",
+        str(tmp_path / "ckpt"),
+        "--config",
+        str(tmp_path / "train.yaml"),
+        "--json",
+        str(tmp_path / "m.json"),
+        "--no-progress",
+    ]
     # --standalone keeps the rendezvous on localhost, GLOO_SOCKET_IFNAME the gloo links; one thread per rank
     env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -155,12 +206,24 @@ def test_torchrun_two_processes_train_from_the_cli(dot_data: Path, tmp_path: Pat
 
 def test_vit_transformer_rollout_frameskip_vicreg_options_train(dot_data: Path, tmp_path: Path) -> None:
     model = dataclasses.replace(
-        TINY.model, history=2, frameskip=2,
+        TINY.model,
+        history=2,
+        frameskip=2,
         encoder=EncoderConfig(kind="vit", patch_size=8, vit_dim=32, vit_depth=1, vit_heads=2, projector_hidden_dim=32),
         predictor=PredictorConfig(kind="transformer", hidden_dim=32, depth=1, heads=2),
     )
-    config = dataclasses.replace(TINY, model=model, horizon=2, rollout=True, regularizer="vicreg", steps=4, eval_every=4,
-                                 batch_size=8, val_windows=16, probe_frames=32)
+    config = dataclasses.replace(
+        TINY,
+        model=model,
+        horizon=2,
+        rollout=True,
+        regularizer="vicreg",
+        steps=4,
+        eval_every=4,
+        batch_size=8,
+        val_windows=16,
+        probe_frames=32,
+    )
     metrics = train(dot_data, tmp_path / "ckpt", config, progress=False)
     assert {"rollout_loss", "pred_loss", "probe_r2"} <= set(metrics)
     loaded = load_checkpoint(tmp_path / "ckpt")

@@ -94,16 +94,18 @@ def _cpu_roofline(n: int, width: int) -> tuple[float, int]:
     return best
 
 
-def _bench_config(bc: BenchConfig, device: str, repeats: int, threads: int, compile_baseline: bool,
-                  progress: bool) -> list[dict[str, Any]]:
+def _bench_config(
+    bc: BenchConfig, device: str, repeats: int, threads: int, compile_baseline: bool, progress: bool
+) -> list[dict[str, Any]]:
     """Records of every backend and baseline on one configuration. The timed plans are interleaved
     (round r times plan r of every backend, then a matmul) so that load from other processes
     falls on all of them alike; each backend first plans once untimed (compiles, captures, warms)."""
     torch.manual_seed(0)
     module = MLPPredictor(MLPPredictorConfig(bc.latent_dim, bc.action_dim, bc.width, bc.depth)).eval()
     dynamics = MLPDynamics.from_module(module)
-    config = PlannerConfig(horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites,
-                           temperature=0.1)
+    config = PlannerConfig(
+        horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites, temperature=0.1
+    )
     rng = np.random.default_rng(0)
     z0 = rng.standard_normal(bc.latent_dim).astype(np.float32)
     goal = rng.standard_normal(bc.latent_dim).astype(np.float32)
@@ -113,8 +115,12 @@ def _bench_config(bc: BenchConfig, device: str, repeats: int, threads: int, comp
     runs = [(b, "native", b) for b in available_backends() if b == "cpu"]
     if device == "cuda" and "cuda" in available_backends():  # one run per matrix-product precision
         runs += [("cuda", precision, "cuda") for precision in CUDA_PRECISIONS]
-    runs += [("torch", v, device) for v in ["eager"] + (["compiled"] if compile_baseline else [])
-             + (["graph", "graph_plan"] if device == "cuda" else [])]
+    runs += [
+        ("torch", v, device)
+        for v in ["eager"]
+        + (["compiled"] if compile_baseline else [])
+        + (["graph", "graph_plan"] if device == "cuda" else [])
+    ]
     devices = sorted({run_device for _, _, run_device in runs})
     roofline_threads = _cpu_roofline(bc.samples, bc.width)[1] if "cpu" in devices else torch.get_num_threads()
     torch.set_num_threads(roofline_threads)  # the torch CPU baselines run at the roofline's thread count
@@ -122,10 +128,23 @@ def _bench_config(bc: BenchConfig, device: str, repeats: int, threads: int, comp
     records, planners = [], []
     for backend, variant, run_device in tqdm(runs, desc=f"{bc.name}: build + warm up", disable=not progress):
         record: dict[str, Any] = dict(
-            config=bc.name, backend=backend, variant=variant, device=run_device,
+            config=bc.name,
+            backend=backend,
+            variant=variant,
+            device=run_device,
             **{k: v for k, v in asdict(bc).items() if k != "name"},
-            flops_per_plan=flops, roofline_gflops=None, repeats=repeats, torch_threads=roofline_threads,
-            threads=None, kernels=None, median_ms=None, plans_per_s=None, gflops=None, cost=None, error=None)
+            flops_per_plan=flops,
+            roofline_gflops=None,
+            repeats=repeats,
+            torch_threads=roofline_threads,
+            threads=None,
+            kernels=None,
+            median_ms=None,
+            plans_per_s=None,
+            gflops=None,
+            cost=None,
+            error=None,
+        )
         planner = None
         try:
             if backend == "torch":
@@ -169,8 +188,14 @@ def _bench_config(bc: BenchConfig, device: str, repeats: int, threads: int, comp
     return records
 
 
-def run_benchmark(device: str = "cpu", configs: list[str] | None = None, repeats: int = 5, threads: int = 0,
-                  compile_baseline: bool = True, progress: bool = True) -> list[dict[str, Any]]:
+def run_benchmark(
+    device: str = "cpu",
+    configs: list[str] | None = None,
+    repeats: int = 5,
+    threads: int = 0,
+    compile_baseline: bool = True,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """One record per (config, backend, variant); see the module docstring for the FLOP count."""
     max_torch_threads = torch.get_num_threads()
     records: list[dict[str, Any]] = []
@@ -184,13 +209,17 @@ def run_benchmark(device: str = "cpu", configs: list[str] | None = None, repeats
 
 def format_table(records: list[dict[str, Any]]) -> str:
     eager = {r["config"]: r["median_ms"] for r in records if r["backend"] == "torch" and r["variant"] == "eager"}
-    lines = ["| config | backend | variant | device | threads | median ms | plans/s | GFLOP/s | % of matmul "
-             "| vs torch eager |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| config | backend | variant | device | threads | median ms | plans/s | GFLOP/s | % of matmul "
+        "| vs torch eager |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in records:
         if r["median_ms"] is None:
-            lines.append(f"| {r['config']} | {r['backend']} | {r['variant']} | {r['device']} | | failed: "
-                         f"{r['error'][:60]} | | | | |")
+            lines.append(
+                f"| {r['config']} | {r['backend']} | {r['variant']} | {r['device']} | | failed: "
+                f"{r['error'][:60]} | | | | |"
+            )
             continue
         speedup = eager.get(r["config"])
         threads = r["threads"] if r["backend"] != "torch" else r["torch_threads"]
@@ -198,7 +227,8 @@ def format_table(records: list[dict[str, Any]]) -> str:
             f"| {r['config']} | {r['backend']} | {r['variant']} | {r['device']} | {threads or '-'} "
             f"| {r['median_ms']:.1f} | "
             f"{r['plans_per_s']:.2f} | {r['gflops']:.1f} | {100 * r['gflops'] / r['roofline_gflops']:.0f}% | "
-            + (f"{speedup / r['median_ms']:.2f}x |" if speedup else "- |"))
+            + (f"{speedup / r['median_ms']:.2f}x |" if speedup else "- |")
+        )
     roof = sorted({(r["config"], r["device"], round(r["roofline_gflops"], 1)) for r in records})
     lines.append("")
     lines += [f"matmul roofline {c} on {d}: {g} GFLOP/s" for c, d, g in roof]
@@ -296,5 +326,8 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(records, indent=2))
         print(f"wrote {len(records)} records to {args.json}")
-    return 0 if all(r["error"] is None for r in records
-                    if r["variant"] in ("native", "eager") or r["backend"] == "cuda") else 1
+    return (
+        0
+        if all(r["error"] is None for r in records if r["variant"] in ("native", "eager") or r["backend"] == "cuda")
+        else 1
+    )

@@ -1,7 +1,7 @@
 """`ami-robot demo`: a simulated robot driven by the brain over ROS 2 (DDS on this machine only).
 
 Starts two processes on a fresh, random ROS domain restricted to localhost: the simulated robot
-(`ami_sim.robot_node`: camera, state, commands) and the brain (`ami_robot.ros.brain_node`: the
+(`ami_sim.ros.robot_node`: camera, state, commands) and the brain (`ami_robot.ros.brain_node`: the
 configurator, perception, planner and memory lifecycle nodes). This process is a third participant:
 it resets the robot to start/goal pairs from held-out expert trajectories, watches it, and writes to --out
 
@@ -44,17 +44,27 @@ evaluation protocol (25 steps, 50 allowed); README's results table has both."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=5, help="start/goal pairs to drive to")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="directory for the video, plot, JSON and logs")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/demo"), help="directory for the video, plot, JSON and logs"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="trained world model (directory)")
     parser.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch", "cuda"), help="planner backend")
     parser.add_argument("--env", default="tworoom", choices=("tworoom", "pusht", "reacher"), help="simulated robot")
     parser.add_argument("--rate", type=float, default=10.0, help="robot and control rate (Hz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the start/goal pairs")
-    parser.add_argument("--goal-offset", type=int, default=DEMO_GOAL_OFFSET,
-                        help="steps between start and goal on held-out expert trajectories (0: the evaluation protocol's)")
-    parser.add_argument("--budget", type=int, default=DEMO_STEP_BUDGET, help="steps per episode (0: the evaluation protocol's)")
-    parser.add_argument("--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)")
+    parser.add_argument(
+        "--goal-offset",
+        type=int,
+        default=DEMO_GOAL_OFFSET,
+        help="steps between start and goal on held-out expert trajectories (0: the evaluation protocol's)",
+    )
+    parser.add_argument(
+        "--budget", type=int, default=DEMO_STEP_BUDGET, help="steps per episode (0: the evaluation protocol's)"
+    )
+    parser.add_argument(
+        "--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)"
+    )
     parser.add_argument("--separate-processes", action="store_true", help="run each brain node in its own process")
 
 
@@ -87,9 +97,16 @@ class Children:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        log = open(self.log_dir / f"{name}.log", "w")
+        proc = subprocess.Popen(
+            argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         self.procs.append((name, proc))
         return proc
@@ -223,8 +240,11 @@ def _number(value: str | None) -> float | None:
 def run(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoint.resolve()
     if not (checkpoint / "config.json").is_file():
-        print(f"ami-robot demo: no trained world model at {checkpoint} (expected config.json and model.safetensors).\n"
-              "Train one with `ami-robot collect` and `ami-robot train`, or pass --checkpoint DIR.", file=sys.stderr)
+        print(
+            f"ami-robot demo: no trained world model at {checkpoint} (expected config.json and model.safetensors).\n"
+            "Train one with `ami-robot collect` and `ami-robot train`, or pass --checkpoint DIR.",
+            file=sys.stderr,
+        )
         return 2
     if args.episodes < 1:
         print("ami-robot demo: --episodes must be >= 1", file=sys.stderr)
@@ -237,11 +257,36 @@ def run(args: argparse.Namespace) -> int:
     env = os.environ.copy()
     params = args.params or params_dir() / "brain.yaml"
     python = sys.executable
-    ros_brain = ["--ros-args", "--params-file", str(params), "-p", f"checkpoint:={checkpoint}", "-p", f"backend:={args.backend}",
-                 "-p", f"control_rate_hz:={float(args.rate)}", "--log-level", "warn"]
-    ros_robot = ["--ros-args", "--params-file", str(params_dir() / "sim_robot.yaml"), "-p", f"env:={args.env}",
-                 "-p", f"episodes:={args.episodes}", "-p", f"seed:={args.seed}", "-p", f"rate_hz:={float(args.rate)}",
-                 "-p", f"step_budget:={args.budget}", "-p", f"goal_offset:={args.goal_offset}"]
+    ros_brain = [
+        "--ros-args",
+        "--params-file",
+        str(params),
+        "-p",
+        f"checkpoint:={checkpoint}",
+        "-p",
+        f"backend:={args.backend}",
+        "-p",
+        f"control_rate_hz:={float(args.rate)}",
+        "--log-level",
+        "warn",
+    ]
+    ros_robot = [
+        "--ros-args",
+        "--params-file",
+        str(params_dir() / "sim_robot.yaml"),
+        "-p",
+        f"env:={args.env}",
+        "-p",
+        f"episodes:={args.episodes}",
+        "-p",
+        f"seed:={args.seed}",
+        "-p",
+        f"rate_hz:={float(args.rate)}",
+        "-p",
+        f"step_budget:={args.budget}",
+        "-p",
+        f"goal_offset:={args.goal_offset}",
+    ]
     print(f"ami-robot demo: ROS 2 domain {domain_id} (localhost only), model {checkpoint}, logs in {out}")
     children = Children(out, env)
     # Ctrl-C and SIGTERM only set `stop`; the observer raises KeyboardInterrupt at its next spin, not
@@ -250,13 +295,13 @@ def run(args: argparse.Namespace) -> int:
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
 
     from ami_robot.ros.node_base import exit_if_teardown_hangs
-    from rclpy.signals import SignalHandlerOptions
 
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the signals stay ours
     try:
-        children.start("sim_robot", [python, "-m", "ami_sim.robot_node", *ros_robot])
+        children.start("sim_robot", [python, "-m", "ami_sim.ros.robot_node", *ros_robot])
         if args.separate_processes:
             for name in ("configurator", "perception", "planner", "memory"):
                 children.start(name, [python, "-m", f"ami_robot.ros.{name}_node", *ros_brain])
@@ -283,8 +328,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text)
-    print(f"{summary['successes']}/{summary['episodes']} goals reached; control {summary['control_hz']:.1f} Hz, "
-          f"latency p50 {summary['latency_ms_p50']:.1f} ms, p99 {summary['latency_ms_p99']:.1f} ms over {summary['transport']}")
+    print(
+        f"{summary['successes']}/{summary['episodes']} goals reached; control {summary['control_hz']:.1f} Hz, "
+        f"latency p50 {summary['latency_ms_p50']:.1f} ms, p99 {summary['latency_ms_p99']:.1f} ms over {summary['transport']}"
+    )
     print(f"wrote {out / 'demo.mp4'}, {out / 'demo.png'}, {out / 'demo.json'}")
     return 0
 
@@ -299,10 +346,15 @@ def _drive(args: argparse.Namespace, observer: Observer, children: Children, out
     while not (observer.brain_ready() and observer.reset_client.service_is_ready()):
         children.check()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the robot and the brain did not come up within {STARTUP_TIMEOUT_S:.0f} s; see the logs in {out}")
+            raise RuntimeError(
+                f"the robot and the brain did not come up within {STARTUP_TIMEOUT_S:.0f} s; see the logs in {out}"
+            )
         observer.spin_for(0.2)
-    protocol = dataclasses.replace(PROTOCOLS[args.env], goal_offset_steps=args.goal_offset or PROTOCOLS[args.env].goal_offset_steps,
-                                   step_budget=args.budget or PROTOCOLS[args.env].step_budget)
+    protocol = dataclasses.replace(
+        PROTOCOLS[args.env],
+        goal_offset_steps=args.goal_offset or PROTOCOLS[args.env].goal_offset_steps,
+        step_budget=args.budget or PROTOCOLS[args.env].step_budget,
+    )
     budget = protocol.step_budget
     episodes: list[Episode] = []
     bar = tqdm(range(args.episodes), desc="demo", unit="episode")
@@ -318,22 +370,41 @@ def _drive(args: argparse.Namespace, observer: Observer, children: Children, out
             observer.spin_for(0.05)
         observer.spin_for(0.2)
         episodes.append(episode)
-        bar.write(f"episode {index + 1}/{args.episodes}: {'reached the goal' if episode.success else 'missed the goal'} "
-                  f"in {episode.steps} steps (final distance {episode.distances[-1] if episode.distances else float('nan'):.3f})")
+        bar.write(
+            f"episode {index + 1}/{args.episodes}: {'reached the goal' if episode.success else 'missed the goal'} "
+            f"in {episode.steps} steps (final distance {episode.distances[-1] if episode.distances else float('nan'):.3f})"
+        )
         bar.set_postfix(successes=sum(e.success for e in episodes))
     observer.spin_for(1.2)  # the planner's next diagnostics cover the last episode
     stats = dict(observer.planner)
     successes = sum(e.success for e in episodes)
-    records = [EpisodeRecord(start_state=e.start_state, goal_state=e.goal_state, success=e.success, steps=e.steps,
-                             final_distance=e.distances[-1] if e.distances else float("nan"),
-                             plan_ms=_number(stats.get("planning_ms_p50")) or 0.0, states=e.states, distances=e.distances)
-               for e in episodes]
+    records = [
+        EpisodeRecord(
+            start_state=e.start_state,
+            goal_state=e.goal_state,
+            success=e.success,
+            steps=e.steps,
+            final_distance=e.distances[-1] if e.distances else float("nan"),
+            plan_ms=_number(stats.get("planning_ms_p50")) or 0.0,
+            states=e.states,
+            distances=e.distances,
+        )
+        for e in episodes
+    ]
     to_success = [e.steps for e in episodes if e.success]
-    result = EvalResult(env=args.env, policy="brain over ROS 2", episodes=len(episodes), successes=successes,
-                        success_rate=successes / len(episodes), ci95=wilson_interval(successes, len(episodes)),
-                        mean_steps_to_success=float(np.mean(to_success)) if to_success else None,
-                        mean_plan_ms=_number(stats.get("planning_ms_p50")) or 0.0, protocol=protocol, seed=args.seed,
-                        records=records)
+    result = EvalResult(
+        env=args.env,
+        policy="brain over ROS 2",
+        episodes=len(episodes),
+        successes=successes,
+        success_rate=successes / len(episodes),
+        ci95=wilson_interval(successes, len(episodes)),
+        mean_steps_to_success=float(np.mean(to_success)) if to_success else None,
+        mean_plan_ms=_number(stats.get("planning_ms_p50")) or 0.0,
+        protocol=protocol,
+        seed=args.seed,
+        records=records,
+    )
     sim = make_env(args.env)
     plot_episodes(result, sim.unwrapped, out / "demo.png")
     sim.close()

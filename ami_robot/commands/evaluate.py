@@ -76,28 +76,51 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
 
 
 def _planner_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="planner: world-model checkpoint directory (default: the one shipped for --env)")
-    parser.add_argument("--settings", type=Path, default=None,
-                        help="planner: BrainSettings YAML (default: CHECKPOINT/brain.yaml, else built-in defaults)")
-    parser.add_argument("--backend", choices=("auto", "cpu", "torch", "cuda"), default=None,
-                        help="planner: backend (default: from the settings)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="planner: world-model checkpoint directory (default: the one shipped for --env)",
+    )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="planner: BrainSettings YAML (default: CHECKPOINT/brain.yaml, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "cpu", "torch", "cuda"),
+        default=None,
+        help="planner: backend (default: from the settings)",
+    )
 
 
-register_policy("planner", PolicyFactory(
-    _planner, "the brain: plans through the world model from pixels (default)", _planner_arguments))
+register_policy(
+    "planner",
+    PolicyFactory(_planner, "the brain: plans through the world model from pixels (default)", _planner_arguments),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, choices=ENV_NAMES, help="simulated robot")
-    parser.add_argument("--policy", default="planner", choices=sorted(POLICIES),
-                        help="; ".join(f"{name}: {f.help}" for name, f in sorted(POLICIES.items())))
+    parser.add_argument(
+        "--policy",
+        default="planner",
+        choices=sorted(POLICIES),
+        help="; ".join(f"{name}: {f.help}" for name, f in sorted(POLICIES.items())),
+    )
     parser.add_argument("--episodes", type=int, default=50, help="start/goal pairs to evaluate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair choice and of the policy")
     parser.add_argument("--goal-offset", type=int, default=None, help="steps between start and goal (default: per env)")
     parser.add_argument("--budget", type=int, default=None, help="steps the policy gets (default: per env)")
-    parser.add_argument("--dataset", type=Path, default=None, help="take start/goal pairs from this dataset's episodes "
-                        "(default: held-out expert trajectories generated with a fixed seed)")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        default=None,
+        help="take start/goal pairs from this dataset's episodes "
+        "(default: held-out expert trajectories generated with a fixed seed)",
+    )
     parser.add_argument("--image-size", type=int, default=64, help="observation height and width in pixels")
     parser.add_argument("--json", type=Path, default=None, help="write the metrics to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG of trajectories and goal distance")
@@ -114,9 +137,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = POLICIES[args.policy].build(args, args.env)
         result = evaluate(
-            args.env, policy, episodes=args.episodes, goal_offset_steps=args.goal_offset, step_budget=args.budget,
-            seed=args.seed, dataset_dir=args.dataset, video_path=args.video, plot_path=args.plot,
-            policy_name=args.policy, image_size=args.image_size,
+            args.env,
+            policy,
+            episodes=args.episodes,
+            goal_offset_steps=args.goal_offset,
+            step_budget=args.budget,
+            seed=args.seed,
+            dataset_dir=args.dataset,
+            video_path=args.video,
+            plot_path=args.plot,
+            policy_name=args.policy,
+            image_size=args.image_size,
         )
     except (ValueError, FileNotFoundError) as exc:
         print(f"ami-robot eval: error: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`ami-robot train`: train the encoder and world model on an episode dataset (or a ROS 2 bag).
 
-    ami-robot train --data DIR --out CKPT [--config YAML] [--steps N] [--json PATH] [--resume]
-    torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
+ami-robot train --data DIR --out CKPT [--config YAML] [--steps N] [--json PATH] [--resume]
+torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="episode dataset directory (written by collect, or by --bag)")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write (model.safetensors + config.json)")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="episode dataset directory (written by collect, or by --bag)"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="checkpoint directory to write (model.safetensors + config.json)"
+    )
     parser.add_argument("--config", type=Path, help="TrainConfig YAML; the flags below override it")
     parser.add_argument("--steps", type=int, help="total optimisation steps")
     parser.add_argument("--batch-size", type=int)
@@ -30,25 +34,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bag.add_argument("--bag", type=Path, help="rosbag2 directory or file (MCAP or sqlite3)")
     bag.add_argument("--image-topic", help="sensor_msgs/msg/Image topic")
     bag.add_argument("--action-topic", help="geometry_msgs/msg/Twist[Stamped] or std_msgs/msg/Float32MultiArray topic")
-    bag.add_argument("--twist-fields", default="linear.x,angular.z", help="Twist fields forming the action (comma separated)")
+    bag.add_argument(
+        "--twist-fields", default="linear.x,angular.z", help="Twist fields forming the action (comma separated)"
+    )
     bag.add_argument("--bag-image-size", type=int, default=64, help="side of the square images written to the dataset")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ami_robot.world_model.training import leave_process_group, load_train_config, train
+    from ami_robot.training import leave_process_group, load_train_config, train
 
     if args.bag is not None:
-        from ami_robot.world_model.bags import BagImportConfig, import_bag
+        from ami_robot.data.bags import BagImportConfig, import_bag
 
         if not args.image_topic or not args.action_topic:
             raise SystemExit("--bag needs --image-topic and --action-topic")
-        import_bag(args.bag, args.data, BagImportConfig(
-            image_topic=args.image_topic, action_topic=args.action_topic,
-            twist_fields=tuple(args.twist_fields.split(",")), image_size=args.bag_image_size,
-        ))
+        import_bag(
+            args.bag,
+            args.data,
+            BagImportConfig(
+                image_topic=args.image_topic,
+                action_topic=args.action_topic,
+                twist_fields=tuple(args.twist_fields.split(",")),
+                image_size=args.bag_image_size,
+            ),
+        )
     config = load_train_config(
-        args.config, steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
-        reg_weight=args.reg_weight, seed=args.seed, max_frames=args.max_frames, device=args.device,
+        args.config,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        reg_weight=args.reg_weight,
+        seed=args.seed,
+        max_frames=args.max_frames,
+        device=args.device,
     )
     metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=not args.no_progress)
     leave_process_group()

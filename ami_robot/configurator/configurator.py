@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ami_robot.configurator.settings import BrainSettings, flatten_settings, settings_from_flat
-from ami_robot.safety import validate_image
+from ami_robot.perception import validate_image
 
 
 def load_goal_image(path: str | Path) -> np.ndarray:

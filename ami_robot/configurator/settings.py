@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ami_robot.actor.safety import SafetyConfig
 from ami_robot.config import ConfigError, from_dict, to_dict
 from ami_robot.cost import CostConfig
 from ami_robot.planning.config import PlannerConfig
-from ami_robot.safety import SafetyConfig
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tworoom"
 
@@ -46,7 +46,11 @@ class BrainSettings:
 
     def planner_config(self, action_low=None, action_high=None) -> PlannerConfig:
         """The planner's config with this cost and, when given, search bounds (A,) in planner units."""
-        bounds = {} if action_low is None else {"action_low": tuple(map(float, action_low)), "action_high": tuple(map(float, action_high))}
+        bounds = (
+            {}
+            if action_low is None
+            else {"action_low": tuple(map(float, action_low)), "action_high": tuple(map(float, action_high))}
+        )
         return dataclasses.replace(self.planner, cost=self.cost, **bounds)
 
 

@@ -61,8 +61,11 @@ class ActionLimits:
         max_rate: float | tuple[float, ...] | np.ndarray | None = None,
     ) -> ActionLimits:
         """Limits for `action_dim` actions from scalars (broadcast) or per-dimension values."""
-        return cls(_vector(low, action_dim, "low"), _vector(high, action_dim, "high"),
-                   None if max_rate is None else _vector(max_rate, action_dim, "max_rate"))
+        return cls(
+            _vector(low, action_dim, "low"),
+            _vector(high, action_dim, "high"),
+            None if max_rate is None else _vector(max_rate, action_dim, "max_rate"),
+        )
 
     @property
     def action_dim(self) -> int:

@@ -93,13 +93,15 @@ class Cost:
 
     @classmethod
     def from_config(cls, config: CostConfig) -> Cost:
-        return cls([
-            GoalDistance(config.goal_weight),
-            GoalDistance(config.goal_running_weight, every_step=True),
-            ActionMagnitude(config.action_weight),
-            ActionSmoothness(config.smoothness_weight),
-            LatentBounds(config.latent_bound_weight, config.latent_low, config.latent_high),
-        ])
+        return cls(
+            [
+                GoalDistance(config.goal_weight),
+                GoalDistance(config.goal_running_weight, every_step=True),
+                ActionMagnitude(config.action_weight),
+                ActionSmoothness(config.smoothness_weight),
+                LatentBounds(config.latent_bound_weight, config.latent_low, config.latent_high),
+            ]
+        )
 
     def __call__(
         self,

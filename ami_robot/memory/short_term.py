@@ -84,7 +84,9 @@ class ShortTermMemory:
     def acted(self, action: np.ndarray, z_predicted: np.ndarray | None = None) -> None:
         """Store the commanded action (A,) and, if given, the predicted next latent (D,)."""
         self._actions.push(self._check(action, self.action_dim, "action"))
-        self._pending_prediction = None if z_predicted is None else self._check(z_predicted, self.latent_dim, "prediction")
+        self._pending_prediction = (
+            None if z_predicted is None else self._check(z_predicted, self.latent_dim, "prediction")
+        )
 
     def latest_latent(self) -> np.ndarray | None:
         return self._latents.last(1)[0] if len(self._latents) else None

@@ -50,7 +50,9 @@ class CNNBackbone(nn.Module):
             side = side // 2
         if side < 1:
             raise ValueError(f"image_size {image_size} is too small for {len(config.cnn_channels)} stride-2 layers")
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * side * side, config.feature_dim), nn.LayerNorm(config.feature_dim))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_channels * side * side, config.feature_dim), nn.LayerNorm(config.feature_dim)
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(images))
@@ -68,8 +70,13 @@ class ViTBackbone(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.vit_dim))
         self.pos_embedding = nn.Parameter(torch.randn(1, n_patches + 1, config.vit_dim) * 0.02)
         layer = nn.TransformerEncoderLayer(
-            config.vit_dim, config.vit_heads, dim_feedforward=4 * config.vit_dim, dropout=0.0,
-            activation="gelu", batch_first=True, norm_first=True,
+            config.vit_dim,
+            config.vit_heads,
+            dim_feedforward=4 * config.vit_dim,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.blocks = nn.TransformerEncoder(layer, config.vit_depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.vit_dim)
@@ -85,7 +92,9 @@ class Projector(nn.Module):
 
     def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.GELU(), nn.Linear(hidden_dim, latent_dim))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.GELU(), nn.Linear(hidden_dim, latent_dim)
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)

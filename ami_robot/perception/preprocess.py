@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ami_robot.errors import ImageError
+
 
 def to_model_input(pixels: torch.Tensor | np.ndarray, image_size: int) -> torch.Tensor:
     """uint8 (B, H, W, 3) or float (B, 3, H, W) -> float32 (B, 3, image_size, image_size)."""
@@ -45,3 +47,16 @@ def resize_uint8(images: np.ndarray, image_size: int) -> np.ndarray:
     for i, image in enumerate(images):
         out[i] = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
     return out
+
+
+def validate_image(image: np.ndarray) -> np.ndarray:
+    """Check a camera frame is uint8 (H, W, 3), non-empty and contiguous; return it as such."""
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ImageError(f"image must be uint8, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"image is empty: shape {image.shape}")
+    return np.ascontiguousarray(image)

@@ -81,9 +81,18 @@ def _as_array(x: Any, name: str) -> np.ndarray:
 class _SamplingPlanner:
     method = "cem"
 
-    def __init__(self, dynamics: MLPDynamics | nn.Module, config: PlannerConfig | None = None,
-                 backend: str = "auto", *, action_dim: int | None = None, history: int | None = None,
-                 device: str | None = None, threads: int = 0, torch_variant: str = "eager") -> None:
+    def __init__(
+        self,
+        dynamics: MLPDynamics | nn.Module,
+        config: PlannerConfig | None = None,
+        backend: str = "auto",
+        *,
+        action_dim: int | None = None,
+        history: int | None = None,
+        device: str | None = None,
+        threads: int = 0,
+        torch_variant: str = "eager",
+    ) -> None:
         """dynamics: an MLPDynamics (every backend), or any torch.nn.Module predictor
         (backend 'torch', which 'auto' picks for modules other than an MLPPredictor; an
         MLPPredictor module is exported for the native backends).
@@ -116,22 +125,27 @@ class _SamplingPlanner:
             backend = available_backends()[0]
         elif backend == "cuda" and "cuda" not in available_backends():
             core = _core_module()
-            why = ("ami_robot._core was built without CUDA" if core is None or not hasattr(core, "cuda_planner")
-                   else "cuda_device_count() == 0")
+            why = (
+                "ami_robot._core was built without CUDA"
+                if core is None or not hasattr(core, "cuda_planner")
+                else "cuda_device_count() == 0"
+            )
             raise ValueError(f"backend 'cuda': no CUDA GPU: {why}")
         elif backend not in available_backends() and backend != "reference":
             raise ValueError(f"backend {backend!r} is not available here (available: {available_backends()})")
         self.backend: Backend = self._make_backend(backend, dynamics, module, device, threads, torch_variant)
         self.reset()
 
-    def _make_backend(self, name: str, dynamics: Any, module: nn.Module | None, device: str | None, threads: int,
-                      torch_variant: str) -> Backend:
+    def _make_backend(
+        self, name: str, dynamics: Any, module: nn.Module | None, device: str | None, threads: int, torch_variant: str
+    ) -> Backend:
         if name == "torch":
             from ami_robot.planning.backends.torch_backend import TorchBackend
 
             predictor = module if module is not None else dynamics.to_module()
-            return TorchBackend(predictor, self.config, self.limits, self.method, device=device or "cpu",
-                                variant=torch_variant)
+            return TorchBackend(
+                predictor, self.config, self.limits, self.method, device=device or "cpu", variant=torch_variant
+            )
         from ami_robot.planning.backends.native import NativeBackend
 
         if _core_module() is None:
@@ -203,8 +217,16 @@ class _SamplingPlanner:
         init_std = np.full((self.config.horizon, self.action_dim), self.config.init_std, dtype=np.float32)
         raw = self.backend.plan(z0, goal, prev, self.initial_mean(), init_std, noise, self.plan_index)
         self._previous_plan = raw.mean
-        result = PlanResult(raw.mean, raw.cost, time.perf_counter() - start, raw.std, raw.best_actions,
-                            raw.best_cost, self.backend.name, self.plan_index)
+        result = PlanResult(
+            raw.mean,
+            raw.cost,
+            time.perf_counter() - start,
+            raw.std,
+            raw.best_actions,
+            raw.best_cost,
+            self.backend.name,
+            self.plan_index,
+        )
         self.plan_index += 1
         return result
 

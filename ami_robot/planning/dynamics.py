@@ -35,19 +35,23 @@ class MLPDynamics:
     def __post_init__(self) -> None:
         c = self.config
         n_linear, n_norm = c.depth + 1, c.depth
-        if not (len(self.weights) == len(self.biases) == n_linear and len(self.ln_weights) == len(self.ln_biases) == n_norm):
+        if not (
+            len(self.weights) == len(self.biases) == n_linear and len(self.ln_weights) == len(self.ln_biases) == n_norm
+        ):
             raise ValueError(f"MLPDynamics: expected {c.depth + 1} linear layers and {c.depth} LayerNorms")
         in_dim = c.history * c.latent_dim + c.action_dim
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             out = c.latent_dim if i == c.depth else c.hidden_dim
             if w.shape != (out, in_dim) or b.shape != (out,):
-                raise ValueError(f"MLPDynamics: layer {i} weight {w.shape} / bias {b.shape}, "
-                                 f"expected ({out}, {in_dim}) / ({out},)")
+                raise ValueError(
+                    f"MLPDynamics: layer {i} weight {w.shape} / bias {b.shape}, expected ({out}, {in_dim}) / ({out},)"
+                )
             in_dim = out
         for i, (g, b) in enumerate(zip(self.ln_weights, self.ln_biases)):
             if g.shape != (c.hidden_dim,) or b.shape != (c.hidden_dim,):
-                raise ValueError(f"MLPDynamics: LayerNorm {i} has shape {g.shape} / {b.shape}, "
-                                 f"expected ({c.hidden_dim},)")
+                raise ValueError(
+                    f"MLPDynamics: LayerNorm {i} has shape {g.shape} / {b.shape}, expected ({c.hidden_dim},)"
+                )
         for name in ("weights", "biases", "ln_weights", "ln_biases"):
             if not all(np.isfinite(a).all() for a in getattr(self, name)):
                 raise ValueError(f"MLPDynamics: {name} contain NaN or Inf")
@@ -97,7 +101,8 @@ class MLPDynamics:
         if not isinstance(module, MLPPredictor):
             raise TypeError(
                 f"MLPDynamics.from_module needs an ami_robot MLPPredictor, got {type(module).__name__}; "
-                "plan with backend='torch' for other predictors")
+                "plan with backend='torch' for other predictors"
+            )
         c = module.config
         layers = list(module.net)
         expected = []

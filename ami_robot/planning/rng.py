@@ -23,8 +23,12 @@ def philox4x32_10(counter: np.ndarray, key: tuple[int, int]) -> np.ndarray:
         if round_ > 0:
             k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
         p0, p1 = _M0 * c[0], _M1 * c[2]
-        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0), p1 & _MASK32,
-             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1), p0 & _MASK32]
+        c = [
+            (p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0),
+            p1 & _MASK32,
+            (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1),
+            p0 & _MASK32,
+        ]
     return np.stack(c, axis=1).astype(np.uint32)
 
 
@@ -32,12 +36,15 @@ def normal(seed: int, plan_index: int, count: int, start: int = 0) -> np.ndarray
     """Elements [start, start + count) of the standard-normal stream (seed, plan_index), float32."""
     first, last = start // 4, (start + count + 3) // 4
     blocks = np.arange(first, last, dtype=np.uint64)
-    counter = np.stack([
-        blocks & _MASK32,
-        blocks >> np.uint64(32),
-        np.full_like(blocks, plan_index & 0xFFFFFFFF),
-        np.full_like(blocks, NOISE_STREAM_TAG),
-    ], axis=1)
+    counter = np.stack(
+        [
+            blocks & _MASK32,
+            blocks >> np.uint64(32),
+            np.full_like(blocks, plan_index & 0xFFFFFFFF),
+            np.full_like(blocks, NOISE_STREAM_TAG),
+        ],
+        axis=1,
+    )
     bits = philox4x32_10(counter, (seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)).astype(np.float64)
     u = (bits[:, 0::2] + 0.5) * (1.0 / 4294967296.0)
     w = (bits[:, 1::2] + 0.5) * (1.0 / 4294967296.0)
@@ -47,7 +54,7 @@ def normal(seed: int, plan_index: int, count: int, start: int = 0) -> np.ndarray
     out[:, 0::2] = radius * np.cos(angle)
     out[:, 1::2] = radius * np.sin(angle)
     offset = start - first * 4
-    return out.reshape(-1)[offset: offset + count].astype(np.float32)
+    return out.reshape(-1)[offset : offset + count].astype(np.float32)
 
 
 def colored(white: np.ndarray, beta: float) -> np.ndarray:
@@ -65,8 +72,9 @@ def colored(white: np.ndarray, beta: float) -> np.ndarray:
     return np.fft.irfft(spectrum, n=n, axis=-1).astype(np.float32)
 
 
-def planner_noise(seed: int, plan_index: int, iterations: int, samples: int, horizon: int, action_dim: int,
-                  beta: float = 0.0) -> np.ndarray:
+def planner_noise(
+    seed: int, plan_index: int, iterations: int, samples: int, horizon: int, action_dim: int, beta: float = 0.0
+) -> np.ndarray:
     """The noise (iterations, samples, horizon, action_dim) of one plan() call. White noise is the
     stream in this (C) order; colored noise filters it along the horizon."""
     count = iterations * samples * horizon * action_dim

@@ -14,13 +14,14 @@ from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from ami_robot.brain import LatentEncoder, load_model
 from ami_robot.configurator import Configurator
+from ami_robot.errors import ImageError
+from ami_robot.perception.latent_encoder import LatentEncoder
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import image_to_numpy, settings_to_event
 from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, latent_to_msg, run_nodes
 from ami_robot.ros.qos import LATCHED
-from ami_robot.safety import ImageError
+from ami_robot.world_model.checkpoint import load_model
 
 PUBLISHED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
 
@@ -38,7 +39,7 @@ class ConfiguratorNode(BrainNode):
             self.encoder = LatentEncoder(load_model(self.configurator.settings.checkpoint))
             if self.values()["goal_image_path"]:
                 self.configurator.load_goal(self.values()["goal_image_path"])
-        except Exception as exc:  # noqa: BLE001 - any failure fails the transition
+        except Exception as exc:
             self.get_logger().error(f"cannot configure: {exc}")
             return FAILURE
         self.settings_pub = self.create_publisher(ParameterEvent, "brain/settings", LATCHED)
@@ -72,7 +73,7 @@ class ConfiguratorNode(BrainNode):
         if self.encoder is not None and self.configurator.settings.checkpoint != old_checkpoint:
             try:
                 self.encoder = LatentEncoder(load_model(self.configurator.settings.checkpoint))
-            except Exception as exc:  # noqa: BLE001 - report; the other nodes keep their model too
+            except Exception as exc:
                 self.diagnose(WARN, f"model switch failed: {exc}")
                 return
         if self.active:
@@ -91,7 +92,9 @@ class ConfiguratorNode(BrainNode):
 
     def publish_settings(self) -> None:
         flat = {k: v for k, v in self.configurator.flat().items() if k in PUBLISHED}
-        self.settings_pub.publish(settings_to_event(flat, self.get_fully_qualified_name(), self.get_clock().now().to_msg()))
+        self.settings_pub.publish(
+            settings_to_event(flat, self.get_fully_qualified_name(), self.get_clock().now().to_msg())
+        )
 
     def publish_goal(self) -> None:
         goal = self.configurator.goal_image

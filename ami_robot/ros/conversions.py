@@ -22,7 +22,7 @@ from rcl_interfaces.msg import Parameter, ParameterEvent, ParameterType, Paramet
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
 
-from ami_robot.safety import ImageError
+from ami_robot.errors import ImageError
 
 CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4}
 TWIST_FIELDS = (("linear", "x"), ("linear", "y"), ("angular", "z"))

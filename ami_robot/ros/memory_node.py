@@ -14,12 +14,12 @@ from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray
 
-from ami_robot.brain import load_model
 from ami_robot.memory import ShortTermMemory
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import ConversionError, event_to_settings, msg_to_array
 from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, msg_to_latent, run_nodes
 from ami_robot.ros.qos import EVENTS, LATCHED, LATEST
+from ami_robot.world_model.checkpoint import load_model
 
 
 class MemoryNode(BrainNode):
@@ -32,7 +32,7 @@ class MemoryNode(BrainNode):
     def on_configure(self, state):
         try:
             self._use_model(self.values()["checkpoint"])
-        except Exception as exc:  # noqa: BLE001 - any load failure fails the transition
+        except Exception as exc:
             self.get_logger().error(f"cannot load the model: {exc}")
             return FAILURE
         self.surprise_pub = self.create_publisher(Float32, "brain/surprise", EVENTS)
@@ -85,15 +85,18 @@ class MemoryNode(BrainNode):
         if checkpoint:
             try:
                 self._use_model(checkpoint)
-            except Exception as exc:  # noqa: BLE001 - report and keep running without surprise
+            except Exception as exc:
                 self.diagnose(WARN, f"model switch to {checkpoint} failed: {exc}")
 
     def report(self) -> None:
         surprises = self.memory.recent_surprises() if self.memory is not None else np.zeros(0)
-        self.diagnose(OK if self.active else WARN, "tracking surprise" if self.active else "inactive",
-                      surprise=surprises[-1] if surprises.size else float("nan"),
-                      surprise_mean=float(surprises.mean()) if surprises.size else float("nan"),
-                      latents=len(self.memory) if self.memory is not None else 0)
+        self.diagnose(
+            OK if self.active else WARN,
+            "tracking surprise" if self.active else "inactive",
+            surprise=surprises[-1] if surprises.size else float("nan"),
+            surprise_mean=float(surprises.mean()) if surprises.size else float("nan"),
+            latents=len(self.memory) if self.memory is not None else 0,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

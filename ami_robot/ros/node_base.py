@@ -42,13 +42,17 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 def latent_to_msg(z: np.ndarray, header: Header) -> Image:
     """Latent (D,) -> sensor_msgs/Image 32FC1, 1 x D, with the camera image's header."""
     z = np.ascontiguousarray(z, dtype="<f4").reshape(-1)
-    return Image(header=header, height=1, width=z.size, encoding="32FC1", is_bigendian=0, step=4 * z.size, data=z.tobytes())
+    return Image(
+        header=header, height=1, width=z.size, encoding="32FC1", is_bigendian=0, step=4 * z.size, data=z.tobytes()
+    )
 
 
 def msg_to_latent(msg: Image, latent_dim: int) -> np.ndarray:
     """Inverse of `latent_to_msg`; checks encoding, size and finiteness."""
     if msg.encoding != "32FC1" or msg.height != 1 or msg.width != latent_dim or len(msg.data) != 4 * latent_dim:
-        raise ConversionError(f"expected a 1 x {latent_dim} 32FC1 latent, got {msg.height} x {msg.width} {msg.encoding}")
+        raise ConversionError(
+            f"expected a 1 x {latent_dim} 32FC1 latent, got {msg.height} x {msg.width} {msg.encoding}"
+        )
     z = np.frombuffer(msg.data, dtype="<f4").astype(np.float32)
     if not np.all(np.isfinite(z)):
         raise ConversionError("latent holds a non-finite value")
@@ -88,8 +92,9 @@ class BrainNode(LifecycleNode):
 
     def diagnose(self, level: bytes, message: str, **values: Any) -> None:
         """Publish one DiagnosticStatus named after this node on /diagnostics."""
-        status = DiagnosticStatus(level=level, name=self.get_fully_qualified_name(), message=message,
-                                  hardware_id="ami_robot")
+        status = DiagnosticStatus(
+            level=level, name=self.get_fully_qualified_name(), message=message, hardware_id="ami_robot"
+        )
         status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
@@ -154,7 +159,9 @@ def default_torch_threads() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | None = None, description: str = "") -> int:
+def run_nodes(
+    factories: list[Callable[[], LifecycleNode]], argv: list[str] | None = None, description: str = ""
+) -> int:
     """`main()` of every executable: create the nodes in one process, autostart them unless
     --no-autostart, spin until Ctrl-C or shutdown, and clean up.
 
@@ -167,8 +174,11 @@ def run_nodes(factories: list[Callable[[], LifecycleNode]], argv: list[str] | No
     argv = sys.argv if argv is None else argv
     args_without_ros = rclpy.utilities.remove_ros_args(argv)
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--no-autostart", action="store_true",
-                        help="leave the nodes unconfigured for a lifecycle manager (ros2 lifecycle set ...)")
+    parser.add_argument(
+        "--no-autostart",
+        action="store_true",
+        help="leave the nodes unconfigured for a lifecycle manager (ros2 lifecycle set ...)",
+    )
     options = parser.parse_args(args_without_ros[1:])
     # rclpy's own handler would shut the context down before the nodes could send their stop command.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
@@ -247,5 +257,5 @@ def _stop(node: LifecycleNode) -> None:
         if getattr(node, "active", False) and rclpy.ok():
             node.trigger_deactivate()
             time.sleep(0.05)
-    except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
+    except Exception as exc:
         print(f"{node.get_name()}: deactivate on shutdown failed: {exc}", file=sys.stderr)

@@ -69,8 +69,11 @@ def _settings_specs(prefixes: tuple[str, ...]) -> list[ParameterSpec]:
 
 
 def _owner(section: str) -> str:
-    return {"planner": "ami_robot.planning.PlannerConfig", "cost": "ami_robot.cost.CostConfig",
-            "safety": "ami_robot.safety.SafetyConfig"}.get(section, "BrainSettings")
+    return {
+        "planner": "ami_robot.planning.PlannerConfig",
+        "cost": "ami_robot.cost.CostConfig",
+        "safety": "ami_robot.actor.safety.SafetyConfig",
+    }.get(section, "BrainSettings")
 
 
 CHECKPOINT = _settings_specs(("checkpoint",))
@@ -79,41 +82,31 @@ PERCEPTION = [*CHECKPOINT]
 
 PLANNER = [
     *_settings_specs(("checkpoint", "control_rate_hz", "memory_capacity", "safety.")),
-    ParameterSpec("command_type", "twist", "twist: geometry_msgs/TwistStamped (mobile base); array: std_msgs/Float32MultiArray",
-                  choices=("twist", "array")),
+    ParameterSpec(
+        "command_type",
+        "twist",
+        "twist: geometry_msgs/TwistStamped (mobile base); array: std_msgs/Float32MultiArray",
+        choices=("twist", "array"),
+    ),
     ParameterSpec("frame_id", "base_link", "frame of the command and of the planned path"),
 ]
 
 CONFIGURATOR = [
     *_settings_specs(("checkpoint", "backend", "method", "planner.", "cost.")),
-    ParameterSpec("goal_image_path", "", "a stored goal image (PNG or .npy); empty: wait for one on the goal image topic"),
+    ParameterSpec(
+        "goal_image_path", "", "a stored goal image (PNG or .npy); empty: wait for one on the goal image topic"
+    ),
 ]
 
 MEMORY = [*_settings_specs(("checkpoint", "memory_capacity"))]
-
-SIM_ROBOT = [
-    ParameterSpec("env", "tworoom", "simulated environment (ami_sim.registry name)", choices=("tworoom", "pusht", "reacher")),
-    ParameterSpec("image_size", 64, "camera image side (pixels)", min_value=16, max_value=1024),
-    ParameterSpec("rate_hz", 10.0, "simulation steps and camera images per second", min_value=0.1, max_value=1000.0),
-    ParameterSpec("command_type", "twist", "command input: twist (cmd_vel TwistStamped) or array (command Float32MultiArray)",
-                  choices=("twist", "array")),
-    ParameterSpec("command_timeout_s", 0.5, "apply the zero action when the last command is older than this (s)",
-                  min_value=0.001, max_value=3600.0),
-    ParameterSpec("episodes", 10, "start/goal pairs prepared from the evaluation protocol", min_value=1, max_value=100000),
-    ParameterSpec("seed", 0, "seed of the start/goal pairs", min_value=0, max_value=2**31 - 1),
-    ParameterSpec("step_budget", 0, "steps per episode before it ends unsuccessfully (0: the protocol's)", min_value=0, max_value=100000),
-    ParameterSpec("goal_offset", 0, "steps between start and goal on the held-out expert trajectory (0: the protocol's)",
-                  min_value=0, max_value=100000),
-]
 
 NODE_PARAMETERS: dict[str, list[ParameterSpec]] = {
     "perception": PERCEPTION,
     "planner": PLANNER,
     "configurator": CONFIGURATOR,
     "memory": MEMORY,
-    "sim_robot": SIM_ROBOT,
 }
-"""Declared parameters of each node, by node name."""
+"""Declared parameters of each brain node, by node name."""
 
 SETTINGS_NAMES = frozenset(flatten_settings(BrainSettings()))
 
@@ -137,7 +130,9 @@ def declare_parameters(node, specs: list[ParameterSpec]) -> dict[str, Any]:
         if spec.choices:
             descriptor.additional_constraints = f"one of {list(spec.choices)}"
         if spec.min_value is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-            descriptor.integer_range = [IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)
+            ]
         elif spec.min_value is not None and isinstance(spec.default, float):
             descriptor.floating_point_range = [FloatingPointRange(from_value=spec.min_value, to_value=spec.max_value)]
         default = [float(v) for v in spec.default] if isinstance(spec.default, list) else spec.default
@@ -158,4 +153,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "array":
         return list(value)
     return value
-

@@ -12,12 +12,13 @@ import time
 from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
 
-from ami_robot.brain import LatentEncoder, load_model
+from ami_robot.errors import ImageError
+from ami_robot.perception.latent_encoder import LatentEncoder
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import event_to_settings, image_to_numpy
 from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, latent_to_msg, run_nodes
 from ami_robot.ros.qos import CAMERA, LATCHED, LATEST
-from ami_robot.safety import ImageError
+from ami_robot.world_model.checkpoint import load_model
 
 
 class PerceptionNode(BrainNode):
@@ -30,7 +31,7 @@ class PerceptionNode(BrainNode):
     def on_configure(self, state):
         try:
             self.encoder = LatentEncoder(load_model(self.values()["checkpoint"]))
-        except Exception as exc:  # noqa: BLE001 - any load failure fails the transition
+        except Exception as exc:
             self.get_logger().error(f"cannot load the model: {exc}")
             return FAILURE
         self.latent_pub = self.create_publisher(Image, "brain/latent", LATEST)
@@ -59,12 +60,17 @@ class PerceptionNode(BrainNode):
             try:
                 self.encoder = LatentEncoder(load_model(checkpoint))
                 self.get_logger().info(f"switched to model {checkpoint}")
-            except Exception as exc:  # noqa: BLE001 - keep the old model
+            except Exception as exc:
                 self.diagnose(WARN, f"model switch to {checkpoint} failed, keeping the old model: {exc}")
 
     def report(self) -> None:
-        self.diagnose(OK if self.active else WARN, "encoding" if self.active else "inactive",
-                      images=self.received, rejected=self.rejected, encode_ms=self.encode_ms)
+        self.diagnose(
+            OK if self.active else WARN,
+            "encoding" if self.active else "inactive",
+            images=self.received,
+            rejected=self.rejected,
+            encode_ms=self.encode_ms,
+        )
 
     def on_cleanup(self, state):
         for entity in (self.image_sub, self.settings_sub):

@@ -25,14 +25,15 @@ from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 
-from ami_robot.brain import Actor, BrainCommand, load_model
+from ami_robot.actor import Actor, BrainCommand
+from ami_robot.actor.safety import StopReason
 from ami_robot.config import ConfigError
 from ami_robot.configurator import BrainSettings
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import ConversionError, action_to_twist, array_to_msg, event_to_settings, plan_to_path
 from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode, msg_to_latent, run_nodes, stamp_s
 from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
-from ami_robot.safety import StopReason
+from ami_robot.world_model.checkpoint import load_model
 
 CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
 
@@ -59,16 +60,21 @@ class PlannerNode(BrainNode):
             settings = self.settings()
             model = load_model(settings.checkpoint)
             self.actor = Actor(model, settings)
-        except Exception as exc:  # noqa: BLE001 - any failure to build the actor fails the transition
+        except Exception as exc:
             self.get_logger().error(f"cannot configure the planner: {exc}")
             return FAILURE
         if values["command_type"] == "twist" and model.env_action_dim > 3:
-            self.get_logger().error(f"command_type twist carries at most 3 action values, the model has {model.env_action_dim}")
+            self.get_logger().error(
+                f"command_type twist carries at most 3 action values, the model has {model.env_action_dim}"
+            )
             return FAILURE
         self.twist = values["command_type"] == "twist"
         self.frame_id = values["frame_id"]
-        self.command_pub = (self.create_publisher(TwistStamped, "cmd_vel", COMMAND) if self.twist
-                            else self.create_publisher(Float32MultiArray, "command", COMMAND))
+        self.command_pub = (
+            self.create_publisher(TwistStamped, "cmd_vel", COMMAND)
+            if self.twist
+            else self.create_publisher(Float32MultiArray, "command", COMMAND)
+        )
         self.path_pub = self.create_publisher(Path, "brain/plan", EVENTS)
         self.block_pub = self.create_publisher(Float32MultiArray, "brain/action_block", EVENTS)
         self.subs = [
@@ -164,7 +170,7 @@ class PlannerNode(BrainNode):
         start = time.perf_counter()
         try:
             command = self.actor.tick(self.now_s())
-        except Exception as exc:  # noqa: BLE001 - a planner failure must stop the robot, not the node
+        except Exception as exc:
             command = self.actor.stop(StopReason.NON_FINITE, f"planner raised {type(exc).__name__}: {exc}")
         self.publish_command(command)
         now = self.now_s()
@@ -179,8 +185,14 @@ class PlannerNode(BrainNode):
             self.latencies_ms.append((now - self.latest_stamp_s) * 1e3)
             self.planning_ms.append(command.planning_s * 1e3)
             self.cost = command.cost
-            self.path_pub.publish(plan_to_path(command.plan, 1.0 / self.actor.settings.control_rate_hz,
-                                               self.get_clock().now().to_msg(), self.frame_id))
+            self.path_pub.publish(
+                plan_to_path(
+                    command.plan,
+                    1.0 / self.actor.settings.control_rate_hz,
+                    self.get_clock().now().to_msg(),
+                    self.frame_id,
+                )
+            )
             self.block_pub.publish(array_to_msg(self.actor.memory.last_actions(1)[0]))
         self.tick_ms = (time.perf_counter() - start) * 1e3
 

@@ -1,10 +1,10 @@
 """World model: encoder (pixels -> z) and action-conditioned JEPA predictor trained with SIGReg.
 
-    from ami_robot.world_model import WorldModel, load_checkpoint
-    model = load_checkpoint("runs/tworoom").eval()
-    with torch.no_grad():
-        z = model.encode(pixels_uint8_bhwc)                   # (B, D)
-        z_next = model.predict(z.unsqueeze(1), action)        # (B, D)
+from ami_robot.world_model import WorldModel, load_checkpoint
+model = load_checkpoint("runs/tworoom").eval()
+with torch.no_grad():
+    z = model.encode(pixels_uint8_bhwc)                   # (B, D)
+    z_next = model.predict(z.unsqueeze(1), action)        # (B, D)
 """
 
 from ami_robot.world_model.checkpoint import (

@@ -11,6 +11,7 @@ reported instead of loaded. Each file is written to a temporary name and renamed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,7 +22,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ami_robot.config import ConfigError, from_dict, to_dict
+from ami_robot.config import from_dict, to_dict
+from ami_robot.errors import CheckpointError, ConfigError
 from ami_robot.world_model.model import WorldModel, WorldModelConfig
 
 FORMAT = "ami_robot.world_model/1"
@@ -29,10 +31,6 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_TENSORS_FILE = "train_state.safetensors"
 TRAIN_JSON_FILE = "train_state.json"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint directory is missing a file, has a corrupt file, or does not match its config."""
 
 
 @dataclass
@@ -86,14 +84,24 @@ def _read_tensors(path: Path, map_location: str | torch.device = "cpu") -> dict[
         raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc
 
 
-def save_checkpoint(path_dir: str | Path, model: WorldModel, train_state: TrainState | None = None, metrics: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path_dir: str | Path,
+    model: WorldModel,
+    train_state: TrainState | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
     """Write `model` (and optionally the state to resume training) into directory `path_dir`."""
     directory = Path(path_dir)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     model_path = directory / MODEL_FILE
     _replace_atomically(model_path, lambda tmp: save_file(weights, str(tmp), metadata={"format": FORMAT}))
-    config = {"format": FORMAT, "world_model": to_dict(model.config), "metrics": metrics or {}, "sha256": {MODEL_FILE: _sha256(model_path)}}
+    config = {
+        "format": FORMAT,
+        "world_model": to_dict(model.config),
+        "metrics": metrics or {},
+        "sha256": {MODEL_FILE: _sha256(model_path)},
+    }
     _write_json(directory / CONFIG_FILE, config)
     if train_state is not None:
         _save_train_state(directory, train_state)
@@ -124,13 +132,19 @@ def load_checkpoint(path_dir: str | Path, map_location: str | torch.device = "cp
     if not model_path.is_file():
         raise CheckpointError(f"{model_path}: missing")
     if expected is not None and _sha256(model_path) != expected:
-        raise CheckpointError(f"{model_path}: contents do not match the SHA-256 recorded in {CONFIG_FILE} (corrupt or replaced)")
+        raise CheckpointError(
+            f"{model_path}: contents do not match the SHA-256 recorded in {CONFIG_FILE} (corrupt or replaced)"
+        )
     weights = _read_tensors(model_path, map_location)
     model = WorldModel(config)
     wanted = model.state_dict()
     missing = sorted(set(wanted) - set(weights))
     unexpected = sorted(set(weights) - set(wanted))
-    mismatched = [f"{k}: file {tuple(weights[k].shape)} vs config {tuple(wanted[k].shape)}" for k in sorted(set(wanted) & set(weights)) if weights[k].shape != wanted[k].shape]
+    mismatched = [
+        f"{k}: file {tuple(weights[k].shape)} vs config {tuple(wanted[k].shape)}"
+        for k in sorted(set(wanted) & set(weights))
+        if weights[k].shape != wanted[k].shape
+    ]
     if missing or unexpected or mismatched:
         problems = []
         if missing:
@@ -155,16 +169,21 @@ def _save_train_state(directory: Path, state: TrainState) -> None:
                 scalars.setdefault(str(index), {})[name] = value
     if state.rng_state is not None:
         tensors["rng.torch"] = state.rng_state.cpu()
-    _replace_atomically(directory / TRAIN_TENSORS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
-    _write_json(directory / TRAIN_JSON_FILE, {
-        "format": FORMAT,
-        "step": state.step,
-        "param_groups": state.optimizer["param_groups"],
-        "optimizer_scalars": scalars,
-        "train_config": state.train_config,
-        "history": state.history,
-        "sha256": {TRAIN_TENSORS_FILE: _sha256(directory / TRAIN_TENSORS_FILE)},
-    })
+    _replace_atomically(
+        directory / TRAIN_TENSORS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    )
+    _write_json(
+        directory / TRAIN_JSON_FILE,
+        {
+            "format": FORMAT,
+            "step": state.step,
+            "param_groups": state.optimizer["param_groups"],
+            "optimizer_scalars": scalars,
+            "train_config": state.train_config,
+            "history": state.history,
+            "sha256": {TRAIN_TENSORS_FILE: _sha256(directory / TRAIN_TENSORS_FILE)},
+        },
+    )
 
 
 def has_train_state(path_dir: str | Path) -> bool:
@@ -197,3 +216,19 @@ def load_train_state(path_dir: str | Path) -> TrainState:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{directory / TRAIN_JSON_FILE}: malformed train state ({exc})") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(checkpoint: str, mtime_ns: int) -> WorldModel:
+    model = load_checkpoint(checkpoint)
+    model.eval()
+    return model
+
+
+def load_model(checkpoint: str | Path) -> WorldModel:
+    """The world model in `checkpoint`, loaded once per process (nodes in one process share it)."""
+    path = Path(checkpoint).resolve()
+    config = path / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"no world-model checkpoint at {path} (expected config.json and model.safetensors)")
+    return _cached_model(str(path), config.stat().st_mtime_ns)

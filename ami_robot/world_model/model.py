@@ -92,14 +92,27 @@ def autoregressive_rollout(predictor: nn.Module, z_history: torch.Tensor, action
 def build_predictor(config: WorldModelConfig) -> nn.Module:
     p = config.predictor
     if p.kind == "mlp":
-        return MLPPredictor(MLPPredictorConfig(
-            latent_dim=config.latent_dim, action_dim=config.action_dim, hidden_dim=p.hidden_dim,
-            depth=p.depth, activation=p.activation, history=config.history,
-        ))
-    return TransformerPredictor(TransformerPredictorConfig(
-        latent_dim=config.latent_dim, action_dim=config.action_dim, history=config.history,
-        width=p.hidden_dim, depth=p.depth, heads=p.heads, mlp_ratio=p.mlp_ratio,
-    ))
+        return MLPPredictor(
+            MLPPredictorConfig(
+                latent_dim=config.latent_dim,
+                action_dim=config.action_dim,
+                hidden_dim=p.hidden_dim,
+                depth=p.depth,
+                activation=p.activation,
+                history=config.history,
+            )
+        )
+    return TransformerPredictor(
+        TransformerPredictorConfig(
+            latent_dim=config.latent_dim,
+            action_dim=config.action_dim,
+            history=config.history,
+            width=p.hidden_dim,
+            depth=p.depth,
+            heads=p.heads,
+            mlp_ratio=p.mlp_ratio,
+        )
+    )
 
 
 class WorldModel(nn.Module):

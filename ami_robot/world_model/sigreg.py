@@ -56,7 +56,9 @@ def _mean_over_processes(local: torch.Tensor, world_size: int) -> torch.Tensor:
     return local + (total / world_size - local.detach())
 
 
-def epps_pulley(projections: torch.Tensor, knots: int = 17, t_max: float = 3.0, reduce_across_processes: bool = True) -> torch.Tensor:
+def epps_pulley(
+    projections: torch.Tensor, knots: int = 17, t_max: float = 3.0, reduce_across_processes: bool = True
+) -> torch.Tensor:
     """Epps-Pulley statistic of each column of `projections` (N, M) against N(0, 1) -> (M,).
 
     With `reduce_across_processes` under torch.distributed, N is the global batch.
@@ -74,7 +76,9 @@ def epps_pulley(projections: torch.Tensor, knots: int = 17, t_max: float = 3.0, 
     return n * torch.trapezoid(error * gaussian_cf, t, dim=-1)
 
 
-def sigreg(z: torch.Tensor, step: int, config: SIGRegConfig = SIGRegConfig(), reduce_across_processes: bool = True) -> torch.Tensor:
+def sigreg(
+    z: torch.Tensor, step: int, config: SIGRegConfig = SIGRegConfig(), reduce_across_processes: bool = True
+) -> torch.Tensor:
     """SIGReg of embeddings z (N, D) with directions drawn for `step`; a scalar."""
     if z.dim() != 2:
         raise ValueError(f"sigreg expects embeddings (N, D), got shape {tuple(z.shape)}")

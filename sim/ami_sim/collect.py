@@ -1,4 +1,4 @@
-"""Parallel episode collection into an `ami_sim.dataset` directory.
+"""Parallel episode collection into an `ami_robot.data.episodes` directory.
 
 Each worker process owns one environment; episode i is reset with seed `seed + i`, so a dataset is
 reproducible whatever the number of workers. Workers write each finished episode atomically
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ami_sim import dataset
+from ami_robot.data import episodes as dataset
 from ami_sim.base import check_image_size
 from ami_sim.policies import Policy
 from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, spec
@@ -153,7 +153,9 @@ class _WorkerProcesses:
         self.queue = context.Queue()
         n = config.num_workers
         self.processes = [
-            context.Process(target=_worker_main, args=(config, todo[k::n], self.queue), daemon=True, name=f"collect-{k}")
+            context.Process(
+                target=_worker_main, args=(config, todo[k::n], self.queue), daemon=True, name=f"collect-{k}"
+            )
             for k in range(n)
         ]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ami_sim import dataset
+from ami_robot.data import episodes as dataset
 from ami_sim.policies import Policy
 from ami_sim.registry import make_env, make_expert, spec
 
@@ -259,7 +259,9 @@ def side_by_side(observation: np.ndarray, goal_observation: np.ndarray, scale: i
     """One video frame: observation | white bar | goal, both (H, W, 3) uint8, enlarged `scale` times."""
     import cv2
 
-    panel = np.concatenate([observation, np.full((observation.shape[0], 2, 3), 255, np.uint8), goal_observation], axis=1)
+    panel = np.concatenate(
+        [observation, np.full((observation.shape[0], 2, 3), 255, np.uint8), goal_observation], axis=1
+    )
     return cv2.resize(panel, (panel.shape[1] * scale, panel.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
 
 

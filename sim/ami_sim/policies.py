@@ -35,7 +35,9 @@ class Controller(Protocol):
 class ExpertPolicy:
     """A scripted controller plus Gaussian action noise of std `noise` (in action units), clipped to the box."""
 
-    def __init__(self, controller: Controller, action_space: gym.spaces.Box, noise: float = 0.0, seed: int | None = None):
+    def __init__(
+        self, controller: Controller, action_space: gym.spaces.Box, noise: float = 0.0, seed: int | None = None
+    ):
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
         self.controller = controller

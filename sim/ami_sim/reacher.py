@@ -22,11 +22,11 @@ from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "osmesa" if ctypes.util.find_library("OSMesa") else "egl")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv as ReacherV5  # noqa: E402
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv as ReacherV5
 
-from ami_sim.base import check_image_size, goal_info, option_state, wrap_angle  # noqa: E402
+from ami_sim.base import check_image_size, goal_info, option_state, wrap_angle
 
 LINK_LENGTHS = (0.1, 0.11)  # shoulder->elbow, elbow->fingertip (m), from Reacher-v5's reacher.xml
 

@@ -70,7 +70,9 @@ class TwoRoomConfig:
         )
 
 
-def _segment_hit(px: float, py: float, dx: float, dy: float, box: tuple[float, float, float, float]) -> tuple[float, int]:
+def _segment_hit(
+    px: float, py: float, dx: float, dy: float, box: tuple[float, float, float, float]
+) -> tuple[float, int]:
     """Entry time in [0, 1] of p + t d into `box` and the axis of the face hit (0: x, 1: y); (2.0, -1) if none."""
     t_enter, t_exit, axis = -np.inf, np.inf, -1
     for p, d, lo, hi, a in ((px, dx, box[0], box[2], 0), (py, dy, box[1], box[3], 1)):
@@ -173,7 +175,9 @@ class TwoRoomEnv(gym.Env):
                 return state
 
     def _info(self) -> dict[str, Any]:
-        return goal_info(self._position, self._goal, self._goal_observation, self.is_success(self._position, self._goal))
+        return goal_info(
+            self._position, self._goal, self._goal_observation, self.is_success(self._position, self._goal)
+        )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -24,10 +24,19 @@ class Backend(Protocol):
 
     name: str
 
-    def plan(self, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None, init_mean: np.ndarray,
-             init_std: np.ndarray, noise: np.ndarray | None, plan_index: int) -> RawPlan: ...
+    def plan(
+        self,
+        z0: np.ndarray,
+        goal: np.ndarray,
+        previous_action: np.ndarray | None,
+        init_mean: np.ndarray,
+        init_std: np.ndarray,
+        noise: np.ndarray | None,
+        plan_index: int,
+    ) -> RawPlan: ...
 
-    def rollout_cost(self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray,
-                     previous_action: np.ndarray | None = None) -> np.ndarray:
+    def rollout_cost(
+        self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None = None
+    ) -> np.ndarray:
         """Cost (n,) of n already-projected sequences (n, H, A)."""
         ...

@@ -28,8 +28,9 @@ def _interface(x: Any, name: str) -> dict[str, Any]:
     try:
         return x.__cuda_array_interface__
     except AttributeError:
-        raise TypeError(f"{name}: expected a CUDA array (torch CUDA tensor or __cuda_array_interface__), "
-                        f"got {type(x).__name__}") from None
+        raise TypeError(
+            f"{name}: expected a CUDA array (torch CUDA tensor or __cuda_array_interface__), got {type(x).__name__}"
+        ) from None
 
 
 def cuda_pointer(x: Any, name: str, shapes: tuple[tuple[int, ...], ...], device: int) -> int:
@@ -89,12 +90,29 @@ def plan_cuda_arrays(planner: Any, z0: Any, z_goal: Any, previous_action: Any = 
     init_std = torch.full((H, A), c.init_std, dtype=torch.float32, device=dev)
     out = torch.empty(3 * H * A + 2, dtype=torch.float32, device=dev)
     stream = torch.cuda.current_stream(dev).cuda_stream
-    core.plan_device(z0_ptr, goal_ptr, prev_ptr, init_mean.data_ptr(), init_std.data_ptr(), noise_ptr,
-                     planner.plan_index, out.data_ptr(), stream)
-    mean, std, best = (out[i * H * A:(i + 1) * H * A].view(H, A) for i in range(3))
-    costs = out[3 * H * A:].cpu().numpy().astype(np.float64)  # the two scalars; `out` is already complete
+    core.plan_device(
+        z0_ptr,
+        goal_ptr,
+        prev_ptr,
+        init_mean.data_ptr(),
+        init_std.data_ptr(),
+        noise_ptr,
+        planner.plan_index,
+        out.data_ptr(),
+        stream,
+    )
+    mean, std, best = (out[i * H * A : (i + 1) * H * A].view(H, A) for i in range(3))
+    costs = out[3 * H * A :].cpu().numpy().astype(np.float64)  # the two scalars; `out` is already complete
     planner._previous_plan = mean
-    result = PlanResult(mean, float(costs[0]), time.perf_counter() - start, std, best, float(costs[1]),
-                        planner.backend.name, planner.plan_index)
+    result = PlanResult(
+        mean,
+        float(costs[0]),
+        time.perf_counter() - start,
+        std,
+        best,
+        float(costs[1]),
+        planner.backend.name,
+        planner.plan_index,
+    )
     planner.plan_index += 1
     return result

@@ -37,8 +37,16 @@ def core_problem(dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLim
 class NativeBackend:
     """A _core planner; plan() releases the GIL and allocates no buffers in steady state."""
 
-    def __init__(self, kind: str, dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str,
-                 threads: int = 0, isa: str = "auto") -> None:
+    def __init__(
+        self,
+        kind: str,
+        dynamics: MLPDynamics,
+        config: PlannerConfig,
+        limits: ActionLimits,
+        method: str,
+        threads: int = 0,
+        isa: str = "auto",
+    ) -> None:
         from ami_robot import _core
 
         args = core_problem(dynamics, config, limits, method)
@@ -61,14 +69,24 @@ class NativeBackend:
         """The _core planner object (a _core.CudaPlanner for kind 'cuda': plan_device, precision, device)."""
         return self._planner
 
-    def plan(self, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None, init_mean: np.ndarray,
-             init_std: np.ndarray, noise: np.ndarray | None, plan_index: int) -> RawPlan:
-        mean, std, cost, best, best_cost = self._planner.plan(z0, goal, previous_action, init_mean, init_std, noise,
-                                                               plan_index)
+    def plan(
+        self,
+        z0: np.ndarray,
+        goal: np.ndarray,
+        previous_action: np.ndarray | None,
+        init_mean: np.ndarray,
+        init_std: np.ndarray,
+        noise: np.ndarray | None,
+        plan_index: int,
+    ) -> RawPlan:
+        mean, std, cost, best, best_cost = self._planner.plan(
+            z0, goal, previous_action, init_mean, init_std, noise, plan_index
+        )
         return RawPlan(mean, std, float(cost), best, float(best_cost))
 
-    def rollout_cost(self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray,
-                     previous_action: np.ndarray | None = None) -> np.ndarray:
+    def rollout_cost(
+        self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None = None
+    ) -> np.ndarray:
         return self._planner.rollout_cost(actions, z0, goal, previous_action)
 
     def predict(self, actions: np.ndarray, z0: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,15 @@ class TorchBackend:
     variant: "eager"; "compiled" (torch.compile of the rollout + cost); "graph" (the rollout +
     cost captured in a CUDA graph; CUDA devices only)."""
 
-    def __init__(self, predictor: nn.Module, config: PlannerConfig, limits: ActionLimits, method: str,
-                 device: str | torch.device = "cpu", variant: str = "eager") -> None:
+    def __init__(
+        self,
+        predictor: nn.Module,
+        config: PlannerConfig,
+        limits: ActionLimits,
+        method: str,
+        device: str | torch.device = "cpu",
+        variant: str = "eager",
+    ) -> None:
         self.name = "torch"
         self.variant = variant
         self.config = config
@@ -51,15 +58,18 @@ class TorchBackend:
         """Predicted latents (N, H, D) of actions (N, H, A) from z0 (k, D)."""
         return autoregressive_rollout(self.predictor, z0.expand(actions.shape[0], *z0.shape), actions)
 
-    def _eager_rollout_cost(self, actions: torch.Tensor, z0: torch.Tensor, goal: torch.Tensor,
-                            previous_action: torch.Tensor | None) -> torch.Tensor:
+    def _eager_rollout_cost(
+        self, actions: torch.Tensor, z0: torch.Tensor, goal: torch.Tensor, previous_action: torch.Tensor | None
+    ) -> torch.Tensor:
         return self.cost(self.rollout(actions, z0), actions, goal, previous_action)
 
     @torch.no_grad()
-    def rollout_cost(self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray,
-                     previous_action: np.ndarray | None = None) -> np.ndarray:
-        cost = self._eager_rollout_cost(self._tensor(actions), self._tensor(z0), self._tensor(goal),
-                                        self._tensor(previous_action))
+    def rollout_cost(
+        self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None = None
+    ) -> np.ndarray:
+        cost = self._eager_rollout_cost(
+            self._tensor(actions), self._tensor(z0), self._tensor(goal), self._tensor(previous_action)
+        )
         return cost.cpu().numpy()
 
     @torch.no_grad()
@@ -68,8 +78,16 @@ class TorchBackend:
         return self.rollout(self._tensor(actions), self._tensor(z0)).cpu().numpy()
 
     @torch.no_grad()
-    def plan(self, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None, init_mean: np.ndarray,
-             init_std: np.ndarray, noise: np.ndarray | None, plan_index: int) -> RawPlan:
+    def plan(
+        self,
+        z0: np.ndarray,
+        goal: np.ndarray,
+        previous_action: np.ndarray | None,
+        init_mean: np.ndarray,
+        init_std: np.ndarray,
+        noise: np.ndarray | None,
+        plan_index: int,
+    ) -> RawPlan:
         c = self.config
         H, A = init_mean.shape
         if noise is None:
@@ -83,7 +101,7 @@ class TorchBackend:
         for it in range(c.iterations):
             x = self.limits.project(mean + std * noise_t[it], prev)
             if kept is not None:
-                x[n - keep:] = kept
+                x[n - keep :] = kept
             cost = self._rollout_cost(x, z0_t, goal_t, prev)
             key = torch.nan_to_num(cost, nan=float("inf"))
             order = torch.sort(key, stable=True).indices[:k]
@@ -122,8 +140,12 @@ class _CudaGraphed:
     def __call__(self, actions, z0, goal, previous_action):
         key = (actions.shape, z0.shape, previous_action is None)
         if self.graph is None or key != self.key:
-            self.inputs = [actions.clone(), z0.clone(), goal.clone(),
-                           None if previous_action is None else previous_action.clone()]
+            self.inputs = [
+                actions.clone(),
+                z0.clone(),
+                goal.clone(),
+                None if previous_action is None else previous_action.clone(),
+            ]
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):

@@ -1,14 +1,14 @@
 """Health metrics of a world model, computed on held-out windows.
 
-    pred_loss            one-step prediction MSE (teacher forcing) in latent space
-    copy_baseline_loss   MSE of predicting z_{t+1} = z_t; a useful predictor is well below it
-    rollout_loss         MSE of the autoregressive rollout over the horizon (horizon > 1 only)
-    effective_rank       exp(entropy) of the normalised singular values of centred embeddings
-                         (RankMe); 1 means collapse to a line, latent_dim is the maximum
-    std_min/mean/max     per-dimension standard deviation of the embeddings
-    sigreg               SIGReg statistic of the embeddings (about 1 for N(0, I), grows with N under collapse)
-    probe_r2             R^2 of a ridge regression from z to the true state, fit on training
-                         frames and scored on validation frames (None without states)
+pred_loss            one-step prediction MSE (teacher forcing) in latent space
+copy_baseline_loss   MSE of predicting z_{t+1} = z_t; a useful predictor is well below it
+rollout_loss         MSE of the autoregressive rollout over the horizon (horizon > 1 only)
+effective_rank       exp(entropy) of the normalised singular values of centred embeddings
+                     (RankMe); 1 means collapse to a line, latent_dim is the maximum
+std_min/mean/max     per-dimension standard deviation of the embeddings
+sigreg               SIGReg statistic of the embeddings (about 1 for N(0, I), grows with N under collapse)
+probe_r2             R^2 of a ridge regression from z to the true state, fit on training
+                     frames and scored on validation frames (None without states)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ami_robot.world_model.data import EpisodeWindows, Windows
+from ami_robot.data.windows import EpisodeWindows, Windows
 from ami_robot.world_model.model import WorldModel
 from ami_robot.world_model.sigreg import SIGRegConfig, sigreg
 
@@ -32,7 +32,9 @@ def effective_rank(z: torch.Tensor) -> float:
     return float(torch.exp(entropy))
 
 
-def ridge_probe_r2(z_train: torch.Tensor, y_train: torch.Tensor, z_val: torch.Tensor, y_val: torch.Tensor, ridge: float = 1e-3) -> float:
+def ridge_probe_r2(
+    z_train: torch.Tensor, y_train: torch.Tensor, z_val: torch.Tensor, y_val: torch.Tensor, ridge: float = 1e-3
+) -> float:
     """Fit y = [z, 1] W by ridge regression on train, return mean R^2 over the state dims on val."""
     z_mean, z_std = z_train.mean(0), z_train.std(0).clamp_min(1e-6)
 
@@ -55,7 +57,9 @@ def ridge_probe_r2(z_train: torch.Tensor, y_train: torch.Tensor, z_val: torch.Te
 @torch.no_grad()
 def encode_batched(model: WorldModel, observations: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """uint8 (N, S, S, 3) -> z (N, D) on CPU, in chunks."""
-    return torch.cat([model.encode(observations[i : i + batch_size]).float().cpu() for i in range(0, len(observations), batch_size)])
+    return torch.cat(
+        [model.encode(observations[i : i + batch_size]).float().cpu() for i in range(0, len(observations), batch_size)]
+    )
 
 
 @torch.no_grad()
@@ -74,7 +78,9 @@ def evaluate(
     z = encode_batched(model, val.observations.flatten(0, 1)).view(b, length, -1)
     actions = val.actions.to(z.dtype)
     device = model.device
-    predictions = torch.stack([model.predict(z[:, j - k : j].to(device), actions[:, j - 1].to(device)).cpu() for j in range(k, length)], 1)
+    predictions = torch.stack(
+        [model.predict(z[:, j - k : j].to(device), actions[:, j - 1].to(device)).cpu() for j in range(k, length)], 1
+    )
     metrics: dict[str, float | None] = {
         "pred_loss": float(F.mse_loss(predictions, z[:, k:])),
         "copy_baseline_loss": float(F.mse_loss(z[:, k - 1 : -1], z[:, k:])),

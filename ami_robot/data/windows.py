@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ami_sim.dataset import Episode, episode_files, read_episode
+from ami_robot.data.episodes import Episode, episode_files, read_episode
 from ami_robot.perception import resize_uint8
 
 
@@ -27,8 +27,12 @@ class Windows:
     actions: torch.Tensor
     states: torch.Tensor
 
-    def to(self, device: torch.device | str) -> "Windows":
-        return Windows(self.observations.to(device, non_blocking=True), self.actions.to(device, non_blocking=True), self.states.to(device))
+    def to(self, device: torch.device | str) -> Windows:
+        return Windows(
+            self.observations.to(device, non_blocking=True),
+            self.actions.to(device, non_blocking=True),
+            self.states.to(device),
+        )
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class ActionStats:
     high: np.ndarray
 
     @classmethod
-    def of(cls, actions: np.ndarray) -> "ActionStats":
+    def of(cls, actions: np.ndarray) -> ActionStats:
         std = actions.std(0)
         return cls(actions.mean(0), np.where(std > 1e-6, std, 1.0), actions.min(0), actions.max(0))
 
@@ -49,7 +53,9 @@ class ActionStats:
 class EpisodeWindows:
     """Episodes concatenated in memory with an index of valid window starts."""
 
-    def __init__(self, episodes: list[Episode], history: int, horizon: int, frameskip: int = 1, image_size: int | None = None) -> None:
+    def __init__(
+        self, episodes: list[Episode], history: int, horizon: int, frameskip: int = 1, image_size: int | None = None
+    ) -> None:
         if not episodes:
             raise ValueError("no episodes to build windows from")
         if min(history, horizon, frameskip) < 1:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ami_sim.dataset import Episode, episode_name, write_episode, write_index
+from ami_robot.data.episodes import Episode, episode_name, write_episode, write_index
 from ami_robot.perception import resize_uint8
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
@@ -113,7 +113,9 @@ def read_bag(bag: str | Path, config: BagImportConfig) -> list[Episode]:
             if topic not in by_topic:
                 raise BagImportError(f"{bag}: no topic {topic!r}; topics are {sorted(by_topic)}")
             if by_topic[topic].msgtype not in allowed:
-                raise BagImportError(f"{bag}: topic {topic!r} has type {by_topic[topic].msgtype}, expected one of {allowed}")
+                raise BagImportError(
+                    f"{bag}: topic {topic!r} has type {by_topic[topic].msgtype}, expected one of {allowed}"
+                )
         wanted = [c for c in reader.connections if c.topic in (config.image_topic, config.action_topic)]
         for connection, receive_ns, raw in reader.messages(connections=wanted):
             message = reader.deserialize(raw, connection.msgtype)
@@ -131,7 +133,9 @@ def read_bag(bag: str | Path, config: BagImportConfig) -> list[Episode]:
     return _episodes_from_streams(frames, commands, config)
 
 
-def _episodes_from_streams(frames: list[tuple[int, np.ndarray]], commands: list[tuple[int, np.ndarray]], config: BagImportConfig) -> list[Episode]:
+def _episodes_from_streams(
+    frames: list[tuple[int, np.ndarray]], commands: list[tuple[int, np.ndarray]], config: BagImportConfig
+) -> list[Episode]:
     frames.sort(key=lambda item: item[0])
     commands.sort(key=lambda item: item[0])
     frame_ns = np.array([t for t, _ in frames], np.int64)
@@ -152,12 +156,14 @@ def _episodes_from_streams(frames: list[tuple[int, np.ndarray]], commands: list[
         if boundary and start is not None:
             if i - start >= config.min_episode_frames:
                 observations = np.stack([frames[j][1] for j in range(start, i)])
-                episodes.append(Episode(
-                    observations=observations,
-                    actions=actions[start : i - 1],
-                    states=np.zeros((i - start, 0), np.float32),
-                    attrs={"env": "rosbag", "policy": "recorded", "start_time_ns": int(frame_ns[start])},
-                ))
+                episodes.append(
+                    Episode(
+                        observations=observations,
+                        actions=actions[start : i - 1],
+                        states=np.zeros((i - start, 0), np.float32),
+                        attrs={"env": "rosbag", "policy": "recorded", "start_time_ns": int(frame_ns[start])},
+                    )
+                )
             start = None
         if i < len(frames) and usable[i] and start is None:
             start = i
@@ -173,5 +179,7 @@ def import_bag(bag: str | Path, out_dir: str | Path, config: BagImportConfig) ->
     if any(out_dir.glob("episode_*.h5")):
         raise FileExistsError(f"{out_dir} already holds episodes; import a bag into an empty directory")
     paths = [write_episode(out_dir / episode_name(i), e) for i, e in enumerate(read_bag(bag, config))]
-    write_index(out_dir, env="rosbag", source=str(bag), image_topic=config.image_topic, action_topic=config.action_topic)
+    write_index(
+        out_dir, env="rosbag", source=str(bag), image_topic=config.image_topic, action_topic=config.action_topic
+    )
     return paths

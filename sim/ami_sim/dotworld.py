@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ami_sim.dataset import Episode, episode_name, write_episode, write_index
+from ami_robot.data.episodes import Episode, episode_name, write_episode, write_index
 
 
 def render_dot(states: np.ndarray, image_size: int = 32, radius: float = 2.5) -> np.ndarray:
@@ -40,10 +40,17 @@ def dot_episode(steps: int, rng: np.random.Generator, image_size: int = 32, spee
             action = rng.uniform(-1, 1, size=2)
         actions[t] = action
         states[t + 1] = np.clip(states[t] + speed * action, 0.0, 1.0)
-    return Episode(observations=render_dot(states, image_size), actions=actions, states=states, attrs={"env": "dot", "policy": "random"})
+    return Episode(
+        observations=render_dot(states, image_size),
+        actions=actions,
+        states=states,
+        attrs={"env": "dot", "policy": "random"},
+    )
 
 
-def write_dot_dataset(directory: str | Path, episodes: int = 8, steps: int = 40, image_size: int = 32, seed: int = 0) -> Path:
+def write_dot_dataset(
+    directory: str | Path, episodes: int = 8, steps: int = 40, image_size: int = 32, seed: int = 0
+) -> Path:
     """Write a dot-world episode dataset to `directory`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

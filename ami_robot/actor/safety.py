@@ -55,7 +55,9 @@ class SafetyConfig:
 
     def __post_init__(self) -> None:
         if self.image_timeout_s <= 0 or self.deadline_s <= 0:
-            raise ValueError(f"image_timeout_s and deadline_s must be > 0, got {self.image_timeout_s}, {self.deadline_s}")
+            raise ValueError(
+                f"image_timeout_s and deadline_s must be > 0, got {self.image_timeout_s}, {self.deadline_s}"
+            )
         if not self.max_rate > 0:
             raise ValueError(f"max_rate must be > 0, got {self.max_rate}")
         low, high = np.asarray(self.action_low, float), np.asarray(self.action_high, float)
@@ -66,7 +68,9 @@ class SafetyConfig:
 
     def bounds(self, action_dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(low, high), each float32 (action_dim,)."""
-        return _broadcast(self.action_low, action_dim, "action_low"), _broadcast(self.action_high, action_dim, "action_high")
+        return _broadcast(self.action_low, action_dim, "action_low"), _broadcast(
+            self.action_high, action_dim, "action_high"
+        )
 
     def stop(self, action_dim: int) -> np.ndarray:
         """The stop action (action_dim,); checked to lie inside the bounds."""
@@ -131,7 +135,9 @@ class CommandGuard:
         if not np.all(np.isfinite(planned_actions)) or not math.isfinite(cost):
             return self.stop(StopReason.NON_FINITE, f"cost {cost}")
         if not planning_time_s <= self.config.deadline_s:
-            return self.stop(StopReason.OVERRUN, f"{planning_time_s * 1e3:.1f} ms > {self.config.deadline_s * 1e3:.1f} ms")
+            return self.stop(
+                StopReason.OVERRUN, f"{planning_time_s * 1e3:.1f} ms > {self.config.deadline_s * 1e3:.1f} ms"
+            )
         safe = np.asarray(self.limits.project(planned_actions[:1], self.last_command), dtype=np.float32)[0]
         self.last_command = safe
         return SafeCommand(action=safe.copy())
@@ -140,20 +146,3 @@ class CommandGuard:
         """The stop action, sent now; later plans are rate limited from it."""
         self.last_command = self.stop_action.copy()
         return SafeCommand(action=self.stop_action.copy(), reason=reason, detail=detail)
-
-
-class ImageError(ValueError):
-    """A camera frame that must not reach the encoder; the message says what is wrong."""
-
-
-def validate_image(image: np.ndarray) -> np.ndarray:
-    """Check a camera frame is uint8 (H, W, 3), non-empty and contiguous; return it as such."""
-    if not isinstance(image, np.ndarray):
-        raise ImageError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ImageError(f"image must be uint8, got {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ImageError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ImageError(f"image is empty: shape {image.shape}")
-    return np.ascontiguousarray(image)

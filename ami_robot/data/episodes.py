@@ -50,7 +50,9 @@ class Episode:
         self.states = np.asarray(self.states, dtype=np.float32)
         t = len(self.actions)
         if self.observations.dtype != np.uint8 or self.observations.ndim != 4 or self.observations.shape[-1] != 3:
-            raise ValueError(f"observations must be uint8 (T+1, H, W, 3), got {self.observations.dtype} {self.observations.shape}")
+            raise ValueError(
+                f"observations must be uint8 (T+1, H, W, 3), got {self.observations.dtype} {self.observations.shape}"
+            )
         if self.actions.ndim != 2:
             raise ValueError(f"actions must be (T, A), got {self.actions.shape}")
         if len(self.observations) != t + 1 or len(self.states) != t + 1:
@@ -71,7 +73,9 @@ def write_episode(path: str | Path, episode: Episode) -> Path:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with h5py.File(tmp, "w") as f:
         chunk = (1, *episode.observations.shape[1:])
-        f.create_dataset("observations", data=episode.observations, chunks=chunk, compression="gzip", compression_opts=4)
+        f.create_dataset(
+            "observations", data=episode.observations, chunks=chunk, compression="gzip", compression_opts=4
+        )
         f.create_dataset("actions", data=episode.actions)
         f.create_dataset("states", data=episode.states)
         f.create_dataset("rewards", data=episode.rewards)

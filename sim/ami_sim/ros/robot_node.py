@@ -16,7 +16,6 @@ holds still and keeps publishing its camera.
 from __future__ import annotations
 
 import dataclasses
-
 import sys
 import time
 
@@ -35,20 +34,26 @@ from ami_robot.ros.conversions import ConversionError, array_to_msg, msg_to_arra
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED, LATEST
 from ami_sim.evaluation import PROTOCOLS, start_goal_pairs
 from ami_sim.registry import make_env, spec
+from ami_sim.ros.params import SIM_ROBOT
 
 
 class SimRobotNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_robot", **kwargs)
-        self.values = P.declare_parameters(self, P.SIM_ROBOT)
+        self.values = P.declare_parameters(self, SIM_ROBOT)
         name = self.values["env"]
         protocol = PROTOCOLS[name]
         self.protocol = dataclasses.replace(
-            protocol, goal_offset_steps=self.values["goal_offset"] or protocol.goal_offset_steps,
-            step_budget=self.values["step_budget"] or protocol.step_budget)
+            protocol,
+            goal_offset_steps=self.values["goal_offset"] or protocol.goal_offset_steps,
+            step_budget=self.values["step_budget"] or protocol.step_budget,
+        )
         self.step_budget = self.protocol.step_budget
-        self.env = make_env(name, image_size=self.values["image_size"],
-                            max_episode_steps=max(self.step_budget, spec(name).max_episode_steps) + 1)
+        self.env = make_env(
+            name,
+            image_size=self.values["image_size"],
+            max_episode_steps=max(self.step_budget, spec(name).max_episode_steps) + 1,
+        )
         self.raw = self.env.unwrapped
         self.action_dim = int(np.prod(self.env.action_space.shape))
         self.observation, self.info = self.env.reset(seed=self.values["seed"])
@@ -87,18 +92,22 @@ class SimRobotNode(Node):
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.pairs is None:
-            self.pairs = start_goal_pairs(self.values["env"], self.values["episodes"], self.protocol,
-                                          self.values["seed"], self.env)
+            self.pairs = start_goal_pairs(
+                self.values["env"], self.values["episodes"], self.protocol, self.values["seed"], self.env
+            )
         self.episode += 1
         start, goal = self.pairs[self.episode % len(self.pairs)]
-        self.observation, self.info = self.env.reset(seed=self.values["seed"] + self.episode,
-                                                     options={"start_state": start, "goal_state": goal})
+        self.observation, self.info = self.env.reset(
+            seed=self.values["seed"] + self.episode, options={"start_state": start, "goal_state": goal}
+        )
         self.steps, self.done, self.success = 0, False, bool(self.info["success"])
         self.command, self.command_s = np.zeros(self.action_dim, dtype=np.float32), -np.inf
         self.goal_pub.publish(numpy_to_image(self.info["goal_observation"], self.get_clock().now().to_msg(), "goal"))
         self.publish()
         response.success = True
-        response.message = f"episode {self.episode}: start {np.round(start, 3).tolist()} goal {np.round(goal, 3).tolist()}"
+        response.message = (
+            f"episode {self.episode}: start {np.round(start, 3).tolist()} goal {np.round(goal, 3).tolist()}"
+        )
         return response
 
     def step(self) -> None:
@@ -117,13 +126,24 @@ class SimRobotNode(Node):
         state = np.asarray(self.info["state"], dtype=np.float32)
         self.state_pub.publish(array_to_msg(state))
         distance = self.raw.goal_distance(self.info["state"], self.info["goal_state"])
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="sim_robot", hardware_id=self.values["env"],
-                                  message="success" if self.success else ("done" if self.done else "running"))
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in (
-            ("episode", self.episode), ("steps", self.steps), ("success", self.success), ("done", self.done),
-            ("distance", f"{distance:.5f}"), ("state", ",".join(f"{x:.5f}" for x in state)),
-            ("goal_state", ",".join(f"{x:.5f}" for x in np.asarray(self.info["goal_state"], dtype=np.float32))),
-        )]
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK,
+            name="sim_robot",
+            hardware_id=self.values["env"],
+            message="success" if self.success else ("done" if self.done else "running"),
+        )
+        status.values = [
+            KeyValue(key=k, value=str(v))
+            for k, v in (
+                ("episode", self.episode),
+                ("steps", self.steps),
+                ("success", self.success),
+                ("done", self.done),
+                ("distance", f"{distance:.5f}"),
+                ("state", ",".join(f"{x:.5f}" for x in state)),
+                ("goal_state", ",".join(f"{x:.5f}" for x in np.asarray(self.info["goal_state"], dtype=np.float32))),
+            )
+        ]
         self.status_pub.publish(status)
 
 

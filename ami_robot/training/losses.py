@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 
-def vicreg(z: torch.Tensor, std_target: float = 1.0, covariance_weight: float = 0.04, eps: float = 1e-4) -> torch.Tensor:
+def vicreg(
+    z: torch.Tensor, std_target: float = 1.0, covariance_weight: float = 0.04, eps: float = 1e-4
+) -> torch.Tensor:
     """VICReg variance hinge + weighted off-diagonal covariance of z (N, D); a scalar.
 
     The covariance weight relative to the variance term is VICReg's 1:25 ratio (0.04), so one

@@ -1,0 +1,9 @@
+"""Training the world model: the recipe (`TrainConfig`), the objective, data-parallel plumbing and
+the loop. `ami-robot train` is the command-line front end."""
+
+from ami_robot.training.config import TrainConfig, learning_rate, load_train_config
+from ami_robot.training.distributed import leave_process_group
+from ami_robot.training.loop import train
+from ami_robot.training.objective import Objective
+
+__all__ = ["Objective", "TrainConfig", "learning_rate", "leave_process_group", "load_train_config", "train"]
