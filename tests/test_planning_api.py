@@ -1,3 +1,4 @@
+import ast
 import sys
 from pathlib import Path
 
@@ -11,7 +12,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from planning_helpers import LinearDynamics, random_dynamics
 
 import ami_robot
-from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
+from ami_robot import _core
+from ami_robot.errors import BackendUnavailableError
+from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, api, available_backends, backends
+from ami_robot.planning.backends.native import NativeBackend
 
 SMALL = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4)
 
@@ -23,6 +27,35 @@ def test_available_backends_and_auto():
     assert CEMPlanner(dyn, SMALL, backend="auto").backend_name == names[0]
     info = ami_robot.build_info()
     assert {"cuda", "cuda_architectures", "compiler", "openmp", "threads", "simd_flags"} <= set(info)
+
+
+def test_backend_names_are_declared_once():
+    assert backends.BACKEND_NAMES == ("cuda", "cpu", "torch", "reference")
+    assert backends.BACKEND_CHOICES == ("auto", *backends.BACKEND_NAMES)
+    assert set(available_backends()) <= set(backends.BACKEND_NAMES)
+
+
+def test_a_backend_this_build_cannot_run_raises_backend_unavailable(monkeypatch):
+    _, dyn = random_dynamics()
+    monkeypatch.setattr(backends, "core_module", lambda: None)
+    assert available_backends() == ["torch"]
+    assert CEMPlanner(dyn, SMALL, backend="auto").backend_name == "torch"
+    for name in ("cpu", "reference", "cuda"):
+        with pytest.raises(BackendUnavailableError, match=f"backend '{name}': .*not importable"):
+            CEMPlanner(dyn, SMALL, backend=name)
+
+
+def test_backends_do_not_import_the_planner():
+    """The planner (api.py) drives the backends; no backend module imports it back."""
+    planner_names = {"ami_robot.planning.api", *(f"ami_robot.planning.{n}" for n in api.__all__)}
+    for path in Path(backends.__file__).parent.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        assert not imported & planner_names, path.name
 
 
 @pytest.mark.parametrize("backend", ["cpu", "torch", "reference"])
@@ -47,7 +80,7 @@ def test_reset_restarts_the_stream_and_warm_start_shifts():
 
 
 def test_result_fields_and_torch_tensor_inputs():
-    module, dyn = random_dynamics(history=2)
+    _, dyn = random_dynamics(history=2)
     config = PlannerConfig(horizon=4, samples=24, iterations=2, elites=4, action_low=-0.5, action_high=0.5)
     planner = MPPIPlanner(dyn, config, backend="cpu")
     result = planner.plan(torch.zeros(2, 8, dtype=torch.float64), torch.ones(8))
@@ -71,7 +104,7 @@ def test_torch_backend_takes_any_module():
 
 
 def test_safetensors_round_trip(tmp_path):
-    module, dyn = random_dynamics(activation="silu", history=2)
+    _, dyn = random_dynamics(activation="silu", history=2)
     path = tmp_path / "predictor.safetensors"
     dyn.save_safetensors(path)
     loaded = MLPDynamics.from_safetensors(path)
@@ -169,8 +202,9 @@ def test_bad_limits_weights_and_backend_raise():
 )
 def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, history, horizon, samples, data):
     """Valid random problems plan with finite, in-bounds actions on every backend, and their
-    rollout costs agree. (Plans are compared on fixed problems in test_planning_backends: with
-    random tiny networks, near-tied costs may legitimately order elites differently.)"""
+    rollout costs agree with the reference's. (Plans are compared on fixed problems in
+    test_planning_parity: with random tiny networks, near-tied costs may legitimately order elites
+    differently.)"""
     elites = data.draw(st.integers(1, samples))
     method = data.draw(st.sampled_from([CEMPlanner, MPPIPlanner]))
     module, dyn = random_dynamics(latent_dim, action_dim, hidden, depth, "gelu", history)
@@ -184,15 +218,16 @@ def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, histor
     )
     z0 = np.zeros((history, latent_dim), np.float32)
     goal = np.ones(latent_dim, np.float32)
-    planners = [method(dyn if b != "torch" else module, config, backend=b) for b in ("cpu", "reference", "torch")]
+    planners = [method(dyn if b != "torch" else module, config, backend=b) for b in ("reference", "cpu", "torch")]
     for planner in planners:
         r = planner.plan(z0, goal)
         assert r.actions.shape == (horizon, action_dim)
         assert np.isfinite(r.actions).all() and np.abs(r.actions).max() <= 1.0
     actions = np.random.default_rng(0).uniform(-1, 1, (samples, horizon, action_dim)).astype(np.float32)
     costs = [p.backend.rollout_cost(actions, z0, goal) for p in planners]
-    np.testing.assert_allclose(costs[0], costs[2], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(costs[1], costs[2], rtol=1e-4, atol=1e-5)
+    oracle = costs[0]
+    np.testing.assert_allclose(costs[1], oracle, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(costs[2], oracle, rtol=1e-4, atol=1e-5)
 
 
 @settings(max_examples=30, deadline=None)
@@ -259,3 +294,43 @@ def test_concurrent_plans_from_python_threads_match_sequential_ones():
             z0[None], goal, None, np.zeros((3, 3), np.float32), np.ones((3, 3), np.float32), noise, 0
         ).mean
         np.testing.assert_array_equal(actions, expected)
+
+
+def test_cpu_threads_give_the_same_costs():
+    _, dyn = random_dynamics(hidden_dim=64)
+    config = PlannerConfig(horizon=3, samples=50, iterations=1, elites=5)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (50, 3, 3)).astype(np.float32)
+    z0, goal = rng.standard_normal((1, 8)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    one = NativeBackend("cpu", dyn, config, config.action_limits(3), "cem", threads=1)
+    two = NativeBackend("cpu", dyn, config, config.action_limits(3), "cem", threads=2)
+    np.testing.assert_array_equal(one.rollout_cost(actions, z0, goal), two.rollout_cost(actions, z0, goal))
+
+
+def test_unknown_cpu_kernels_raise():
+    _, dyn = random_dynamics()
+    config = PlannerConfig(horizon=2, samples=8, iterations=1, elites=2)
+    with pytest.raises(ValueError, match="not available"):
+        NativeBackend("cpu", dyn, config, config.action_limits(3), "cem", isa="sse9")
+
+
+def test_philox_known_answer():
+    assert _core.philox4x32_10([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+def test_refit_weighs_elites_as_cem_and_mppi():
+    from ami_robot.planning.backends.torch_backend import refit
+
+    elites = torch.tensor([[[0.0]], [[1.0]], [[4.0]]])  # (K=3, H=1, A=1), best first
+    cost = torch.tensor([0.0, 1.0, float("nan")])
+    mean, std = torch.zeros(1, 1), torch.ones(1, 1)
+    config = PlannerConfig(samples=3, elites=3, temperature=1.0, min_std=0.05)
+    cem_mean, cem_std = refit(mean, std, elites, cost, config, "cem")
+    assert torch.allclose(cem_mean, torch.tensor([[5.0 / 3.0]])) and torch.allclose(cem_std, elites.std(0, False))
+    w = torch.tensor([1.0, float(np.exp(-1.0))]) / (1.0 + float(np.exp(-1.0)))  # the NaN cost weighs nothing
+    mppi_mean, mppi_std = refit(mean, std, elites, cost, config, "mppi")
+    assert torch.allclose(mppi_mean, w[1:2].reshape(1, 1))
+    assert torch.allclose(mppi_std, (w[0] * w[1]).sqrt().reshape(1, 1))
+    kept = PlannerConfig(samples=3, elites=3, momentum=0.5, min_std=0.9)
+    blended_mean, floored_std = refit(mean, std, elites[:1].expand(3, 1, 1), cost, kept, "cem")
+    assert torch.allclose(blended_mean, torch.zeros(1, 1)) and torch.allclose(floored_std, torch.tensor([[0.9]]))

@@ -44,6 +44,7 @@ def dot_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dot_dataset(tmp_path_factory.mktemp("dot"), episodes=30, steps=40, image_size=32, seed=0)
 
 
+@pytest.mark.slow
 def test_short_run_beats_copy_baseline_and_keeps_rank(dot_data: Path, tmp_path: Path) -> None:
     metrics = train(dot_data, tmp_path / "ckpt", TINY, json_path=tmp_path / "metrics.json", progress=False)
     print(
@@ -204,6 +205,7 @@ def test_torchrun_two_processes_train_from_the_cli(dot_data: Path, tmp_path: Pat
     load_checkpoint(tmp_path / "ckpt")
 
 
+@pytest.mark.slow
 def test_vit_transformer_rollout_frameskip_vicreg_options_train(dot_data: Path, tmp_path: Path) -> None:
     model = dataclasses.replace(
         TINY.model,

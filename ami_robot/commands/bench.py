@@ -16,6 +16,7 @@ import dataclasses
 import json
 import statistics
 import time
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,9 @@ import torch
 from tqdm import tqdm
 
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
+from ami_robot.planning.backends import cuda_unavailable_reason
+from ami_robot.planning.backends.torch_backend import TorchBackend, refit
+from ami_robot.planning.config import CudaPrecision
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 
 
@@ -43,7 +47,7 @@ class BenchConfig:
     depth: int
 
 
-CUDA_PRECISIONS = ("fp32", "tf32", "bf16")  # the cuda backend's variants (PlannerConfig.cuda_precision)
+CUDA_PRECISIONS: tuple[CudaPrecision, ...] = typing.get_args(CudaPrecision)  # the cuda backend's variants
 
 BENCH_CONFIGS = {
     "lewm": BenchConfig("lewm", "cem", 300, 5, 30, 30, 192, 10, 512, 4),
@@ -239,11 +243,10 @@ class _TorchPlanGraph:
     """Baseline `torch graph_plan`: the whole torch plan (every iteration's sampling, projection,
     rollout, cost, top-k and refit, then the plan's cost) captured once in one CUDA graph and
     replayed, so no host synchronisation or launch inside the plan. torch.randn noise (not the
-    Philox stream), no warm start and no rate limit: a timing baseline, not a planner."""
+    Philox stream), no warm start and no rate limit: a timing baseline, not a planner. The refit is
+    the torch backend's (`refit`)."""
 
     def __init__(self, module: torch.nn.Module, config: PlannerConfig, method: str, device: str) -> None:
-        from ami_robot.planning.backends.torch_backend import TorchBackend
-
         c = module.config
         limits = config.action_limits(c.action_dim)
         self.config, self.method = config, method
@@ -265,16 +268,7 @@ class _TorchPlanGraph:
             x = torch.minimum(torch.maximum(mean + std * eps, self.low), self.high)
             key = torch.nan_to_num(rollout_cost(x, self.z0, self.goal, None), nan=float("inf"))
             elite_cost, order = torch.topk(key, c.elites, largest=False, sorted=True)
-            elites = x[order]
-            if self.method == "mppi":
-                w = torch.exp(-(elite_cost - elite_cost[0]) / c.temperature)
-            else:
-                w = torch.ones_like(elite_cost)
-            w = (w / w.sum())[:, None, None]
-            m = (w * elites).sum(0)
-            s = (w * (elites - m) ** 2).sum(0).sqrt()
-            mean = c.momentum * mean + (1.0 - c.momentum) * m
-            std = torch.clamp_min(c.momentum * std + (1.0 - c.momentum) * s, c.min_std)
+            mean, std = refit(mean, std, x[order], elite_cost, c, self.method)
         mean = torch.minimum(torch.maximum(mean, self.low), self.high)
         return mean, rollout_cost(mean[None], self.z0, self.goal, None)[0]
 
@@ -297,15 +291,10 @@ class _TorchPlanGraph:
 
 def _cuda_unavailable() -> str | None:
     """Why `--device cuda` cannot run here, or None."""
-    from ami_robot import _core
-
-    if not hasattr(_core, "cuda_planner"):
-        return "ami_robot._core was built without CUDA (no nvcc at build time, or AMI_ROBOT_CUDA=OFF)"
-    if _core.cuda_device_count() == 0:
-        return "the CUDA backend sees no device (cuda_device_count() == 0: no driver or no GPU visible)"
-    if not torch.cuda.is_available():
-        return "torch.cuda.is_available() is False (the torch baselines need a CUDA build of torch)"
-    return None
+    why = cuda_unavailable_reason()
+    if why is None and not torch.cuda.is_available():
+        why = "torch.cuda.is_available() is False (the torch baselines need a CUDA build of torch)"
+    return why
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,45 +19,28 @@ import torch
 from torch import nn
 
 from ami_robot.planning import rng
-from ami_robot.planning.backends.base import Backend
-from ami_robot.planning.backends.cuda_arrays import is_cuda_array, plan_cuda_arrays
+from ami_robot.planning.backends import BackendChoice, BackendName, resolve_backend
+from ami_robot.planning.backends.base import Backend, PlanArray
+from ami_robot.planning.backends.cuda import CudaBackend, is_cuda_array
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.planning.dynamics import MLPDynamics
 from ami_robot.world_model.mlp_predictor import MLPPredictor
 
-BACKENDS = ("auto", "cuda", "cpu", "torch", "reference")
-
-
-def _core_module() -> Any | None:
-    try:
-        from ami_robot import _core
-    except ImportError:
-        return None
-    return _core
-
-
-def available_backends() -> list[str]:
-    """Backends usable here, in the order backend='auto' tries them (cuda, cpu, torch)."""
-    core = _core_module()
-    names = []
-    if core is not None and hasattr(core, "cuda_planner") and getattr(core, "cuda_device_count", lambda: 0)() > 0:
-        names.append("cuda")
-    if core is not None:
-        names.append("cpu")
-    names.append("torch")
-    return names
+__all__ = ["CEMPlanner", "MPPIPlanner", "PlanResult"]
 
 
 @dataclass(frozen=True)
 class PlanResult:
     """actions (H, A): the plan (first row = the action to apply now); cost: its cost; elapsed_s:
-    wall time of plan(); std (H, A): final sampling std; best_actions/best_cost: best sample seen."""
+    wall time of plan(); std (H, A): final sampling std; best_actions/best_cost: best sample seen;
+    plan_index: which plan() since reset() made it. The arrays are float32 numpy, or torch CUDA
+    tensors after a plan on CUDA arrays."""
 
-    actions: np.ndarray
+    actions: PlanArray
     cost: float
     elapsed_s: float
-    std: np.ndarray
-    best_actions: np.ndarray
+    std: PlanArray
+    best_actions: PlanArray
     best_cost: float
     backend: str
     plan_index: int
@@ -79,13 +62,17 @@ def _as_array(x: Any, name: str) -> np.ndarray:
 
 
 class _SamplingPlanner:
+    """The planner's state machine around a stateless backend: it validates the inputs, owns the warm
+    start (the previous plan, shifted) and the plan counter, and draws colored noise; the backend
+    runs one plan from (init_mean, init_std, noise, plan_index)."""
+
     method = "cem"
 
     def __init__(
         self,
         dynamics: MLPDynamics | nn.Module,
         config: PlannerConfig | None = None,
-        backend: str = "auto",
+        backend: BackendChoice = "auto",
         *,
         action_dim: int | None = None,
         history: int | None = None,
@@ -97,23 +84,23 @@ class _SamplingPlanner:
         (backend 'torch', which 'auto' picks for modules other than an MLPPredictor; an
         MLPPredictor module is exported for the native backends).
         action_dim: needed only for a generic module without a `.config`; its history length is
-        then `history`, or else taken from z0 (history, D) at each plan()."""
+        then `history`, or else taken from z0 (history, D) at each plan().
+        Raises ValueError for an unknown backend name, BackendUnavailableError for a backend this
+        build or machine cannot run."""
         self.config = config or PlannerConfig()
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+        if backend == "auto" and isinstance(dynamics, nn.Module) and not isinstance(dynamics, MLPPredictor):
+            backend = "torch"  # only the torch backend runs predictors other than the MLP
+        name = resolve_backend(backend)
+        model: nn.Module | MLPDynamics  # what the backend runs: a module for torch, else an MLPDynamics
         if isinstance(dynamics, nn.Module):
-            module = dynamics
-            cfg = getattr(module, "config", None)
+            cfg = getattr(dynamics, "config", None)
             action_dim = action_dim or getattr(cfg, "action_dim", None)
             history = history or getattr(cfg, "history", None)
-            self.latent_dim = getattr(cfg, "latent_dim", None)
-            if backend == "auto" and not isinstance(module, MLPPredictor):
-                backend = "torch"  # only the torch backend runs predictors other than the MLP
-            if backend != "torch":
-                dynamics = MLPDynamics.from_module(module)  # raises TypeError for non-MLP modules
+            self.latent_dim: int | None = getattr(cfg, "latent_dim", None)
+            model = dynamics if name == "torch" else MLPDynamics.from_module(dynamics)  # TypeError for non-MLPs
         elif isinstance(dynamics, MLPDynamics):
-            module = None
             action_dim, history, self.latent_dim = dynamics.action_dim, dynamics.history, dynamics.latent_dim
+            model = dynamics.to_module() if name == "torch" else dynamics
         else:
             raise TypeError(f"dynamics must be an MLPDynamics or a torch.nn.Module, got {type(dynamics).__name__}")
         if action_dim is None:
@@ -121,36 +108,32 @@ class _SamplingPlanner:
         self.action_dim = int(action_dim)
         self.history: int | None = None if history is None else int(history)
         self.limits = self.config.action_limits(self.action_dim)
-        if backend == "auto":
-            backend = available_backends()[0]
-        elif backend == "cuda" and "cuda" not in available_backends():
-            core = _core_module()
-            why = (
-                "ami_robot._core was built without CUDA"
-                if core is None or not hasattr(core, "cuda_planner")
-                else "cuda_device_count() == 0"
-            )
-            raise ValueError(f"backend 'cuda': no CUDA GPU: {why}")
-        elif backend not in available_backends() and backend != "reference":
-            raise ValueError(f"backend {backend!r} is not available here (available: {available_backends()})")
-        self.backend: Backend = self._make_backend(backend, dynamics, module, device, threads, torch_variant)
+        self.backend: Backend = self._make_backend(name, model, device, threads, torch_variant)
+        H = self.config.horizon
+        self._shift = [*range(1, H), H - 1]  # index of the previous plan's steps in the next initial mean
+        self._init_std = np.full((H, self.action_dim), self.config.init_std, dtype=np.float32)
         self.reset()
 
     def _make_backend(
-        self, name: str, dynamics: Any, module: nn.Module | None, device: str | None, threads: int, torch_variant: str
+        self,
+        name: BackendName,
+        model: nn.Module | MLPDynamics,
+        device: str | None,
+        threads: int,
+        torch_variant: str,
     ) -> Backend:
-        if name == "torch":
+        if isinstance(model, nn.Module):
             from ami_robot.planning.backends.torch_backend import TorchBackend
 
-            predictor = module if module is not None else dynamics.to_module()
             return TorchBackend(
-                predictor, self.config, self.limits, self.method, device=device or "cpu", variant=torch_variant
+                model, self.config, self.limits, self.method, device=device or "cpu", variant=torch_variant
             )
+        if name == "cuda":
+            return CudaBackend(model, self.config, self.limits, self.method)
         from ami_robot.planning.backends.native import NativeBackend
 
-        if _core_module() is None:
-            raise ValueError(f"backend {name!r}: the compiled core ami_robot._core is not importable")
-        return NativeBackend(name, dynamics, self.config, self.limits, self.method, threads=threads)
+        assert name != "torch"
+        return NativeBackend(name, model, self.config, self.limits, self.method, threads=threads)
 
     @property
     def backend_name(self) -> str:
@@ -159,17 +142,19 @@ class _SamplingPlanner:
     def reset(self) -> None:
         """Forget the warm start and restart the noise stream."""
         self.plan_index = 0
-        self._previous_plan: np.ndarray | None = None
+        self._previous_plan: PlanArray | None = None
+
+    def _initial_mean(self) -> PlanArray:
+        """(H, A): the previous plan shifted by one step (last step repeated), where that plan was
+        made (host, or device after a plan on CUDA arrays); zeros without warm start."""
+        if not self.config.warm_start or self._previous_plan is None:
+            return np.zeros((self.config.horizon, self.action_dim), dtype=np.float32)
+        return self._previous_plan[self._shift]
 
     def initial_mean(self) -> np.ndarray:
-        """(H, A): the previous plan shifted by one step (last step repeated), or zeros."""
-        H, A = self.config.horizon, self.action_dim
-        if self.config.warm_start and self._previous_plan is not None:
-            prev = self._previous_plan
-            if isinstance(prev, torch.Tensor):  # left by a plan on CUDA arrays
-                prev = prev.cpu().numpy()
-            return np.ascontiguousarray(np.concatenate([prev[1:], prev[-1:]], axis=0))
-        return np.zeros((H, A), dtype=np.float32)
+        """(H, A): the mean the next plan() starts from, on the host (see `_initial_mean`)."""
+        mean = self._initial_mean()
+        return mean.cpu().numpy() if isinstance(mean, torch.Tensor) else mean
 
     def sample_noise(self, plan_index: int) -> np.ndarray:
         """The noise (iterations, samples, H, A) that call number plan_index draws (colored when
@@ -177,7 +162,16 @@ class _SamplingPlanner:
         c = self.config
         return rng.planner_noise(c.seed, plan_index, c.iterations, c.samples, c.horizon, self.action_dim, c.noise_beta)
 
-    def _validate(self, z0: Any, z_goal: Any, previous_action: Any, noise: Any):
+    def _noise(self, noise: Any) -> Any:
+        """The noise this plan uses: the given noise, else the colored Philox noise when
+        config.noise_beta > 0, else None (the backend draws the white Philox noise itself)."""
+        if noise is None and self.config.noise_beta > 0:
+            return self.sample_noise(self.plan_index)
+        return noise
+
+    def _validate(
+        self, z0: Any, z_goal: Any, previous_action: Any, noise: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         z0 = _as_array(z0, "z0")
         goal = _as_array(z_goal, "z_goal")
         D = self.latent_dim if self.latent_dim is not None else goal.shape[-1]
@@ -206,16 +200,20 @@ class _SamplingPlanner:
     def plan(self, z0: Any, z_goal: Any, *, previous_action: Any = None, noise: Any = None) -> PlanResult:
         """Plan from z0 (D,) or (history, D) to z_goal (D,); numpy arrays or torch tensors.
         previous_action (A,): the action applied last (rate limit and smoothness start from it).
-        With backend 'cuda' and torch CUDA tensors as input, the plan stays on the device and the
-        result's arrays are torch CUDA tensors (see backends.cuda_arrays)."""
-        if self.backend.name == "cuda" and is_cuda_array(z0):
-            return plan_cuda_arrays(self, z0, z_goal, previous_action, noise)
+        noise (iterations, samples, H, A): standard normal noise to use instead of the Philox stream.
+        With backend 'cuda' and z0 a CUDA array, the plan stays on the device and the result's
+        arrays are torch CUDA tensors (see `CudaBackend.plan_device`)."""
         start = time.perf_counter()
-        z0, goal, prev, noise = self._validate(z0, z_goal, previous_action, noise)
-        if noise is None and self.config.noise_beta > 0:
-            noise = self.sample_noise(self.plan_index)
-        init_std = np.full((self.config.horizon, self.action_dim), self.config.init_std, dtype=np.float32)
-        raw = self.backend.plan(z0, goal, prev, self.initial_mean(), init_std, noise, self.plan_index)
+        index = self.plan_index
+        if isinstance(self.backend, CudaBackend) and is_cuda_array(z0):  # the backend checks device arrays
+            raw = self.backend.plan_device(
+                z0, z_goal, previous_action, self._initial_mean(), self._init_std, self._noise(noise), index
+            )
+        else:
+            z0, z_goal, previous_action, noise = self._validate(z0, z_goal, previous_action, noise)
+            raw = self.backend.plan(
+                z0, z_goal, previous_action, self.initial_mean(), self._init_std, self._noise(noise), index
+            )
         self._previous_plan = raw.mean
         result = PlanResult(
             raw.mean,
@@ -225,7 +223,7 @@ class _SamplingPlanner:
             raw.best_actions,
             raw.best_cost,
             self.backend.name,
-            self.plan_index,
+            index,
         )
         self.plan_index += 1
         return result

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -158,7 +159,8 @@ class MLPDynamics:
         module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.state_dict().items()})
         return module
 
-    def to_core(self):  # -> ami_robot._core.MlpModel
+    def to_core(self) -> Any:
+        """The equivalent ami_robot._core.MlpModel."""
         from ami_robot import _core
 
         c = self.config

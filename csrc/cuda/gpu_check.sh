@@ -33,12 +33,12 @@ grep -E "ptxas info|Compiling entry|spill" "$out/build.log" >"$out/ptxas.txt" ||
   | tee -a "$out/summary.txt"
 
 step "CUDA tests"
-timeout 900 "$python" -m pytest tests/test_cuda_planner.py -v -rs >"$out/test_cuda.log" 2>&1
+timeout 900 "$python" -m pytest tests/test_cuda_planner.py tests/test_planning_parity.py -v -rs >"$out/test_cuda.log" 2>&1
 record $? test_cuda
 grep -E "passed|failed|skipped|SKIPPED" "$out/test_cuda.log" | tail -5 | tee -a "$out/summary.txt"
 
 step "planning tests (all backends)"
-timeout 900 "$python" -m pytest tests/test_planning_backends.py tests/test_planning_analytic.py tests/test_planning_api.py -q \
+timeout 900 "$python" -m pytest tests/test_planning_analytic.py tests/test_planning_api.py -q \
   >"$out/test_planning.log" 2>&1
 record $? test_planning
 
@@ -47,17 +47,18 @@ if [ -n "$sanitizer" ]; then
   small="not lewm_sized and not analytic"
   step "compute-sanitizer memcheck (CUDA tests)"
   timeout 1200 "$sanitizer" --tool memcheck --error-exitcode 97 --target-processes all \
-    "$python" -m pytest tests/test_cuda_planner.py -q -k "$small" >"$out/memcheck.log" 2>&1
+    "$python" -m pytest tests/test_cuda_planner.py tests/test_planning_parity.py -q -m gpu -k "$small" \
+    >"$out/memcheck.log" 2>&1
   record $? memcheck
   tail -3 "$out/memcheck.log" | tee -a "$out/summary.txt"
   step "compute-sanitizer racecheck (shared memory hazards; a subset)"
   timeout 900 "$sanitizer" --tool racecheck --error-exitcode 97 --target-processes all \
-    "$python" -m pytest tests/test_cuda_planner.py -q -k "(rollout_cost and gelu) or injected_noise" \
+    "$python" -m pytest tests/test_planning_parity.py -q -m gpu -k "(rollout_cost and gelu) or injected_noise" \
     >"$out/racecheck.log" 2>&1
   record $? racecheck
   step "compute-sanitizer initcheck (a subset)"
   timeout 900 "$sanitizer" --tool initcheck --error-exitcode 97 --target-processes all \
-    "$python" -m pytest tests/test_cuda_planner.py -q -k "injected_noise" >"$out/initcheck.log" 2>&1
+    "$python" -m pytest tests/test_planning_parity.py -q -m gpu -k "injected_noise" >"$out/initcheck.log" 2>&1
   record $? initcheck
 else
   echo "compute-sanitizer not found: memcheck not run" | tee -a "$out/summary.txt"

@@ -1,6 +1,9 @@
-"""The C++ core backends: `cpu` (threaded SIMD), `reference` (single-threaded oracle), `cuda`."""
+"""The C++ core's host backends: `cpu` (threaded SIMD) and `reference` (single-threaded, the oracle
+every backend is tested against); `CoreBackend` is also the base of the `cuda` backend."""
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 import numpy as np
 
@@ -11,8 +14,10 @@ from ami_robot.planning.config import PlannerConfig
 from ami_robot.planning.dynamics import MLPDynamics
 
 
-def core_problem(dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str):
-    """The _core structs (model, cost, bounds, sampler) of a planning problem."""
+def core_problem(
+    dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str
+) -> tuple[Any, Any, Any, Any]:
+    """The _core structs (MlpModel, CostParams, ActionBounds, SamplerParams) of a planning problem."""
     from ami_robot import _core
 
     cost = _core.CostParams()
@@ -34,39 +39,19 @@ def core_problem(dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLim
     return dynamics.to_core(), cost, bounds, sampler
 
 
-class NativeBackend:
-    """A _core planner; plan() releases the GIL and allocates no buffers in steady state."""
+class CoreBackend:
+    """A _core planner behind the `Backend` interface; plan() releases the GIL and allocates no
+    buffers in steady state."""
 
-    def __init__(
-        self,
-        kind: str,
-        dynamics: MLPDynamics,
-        config: PlannerConfig,
-        limits: ActionLimits,
-        method: str,
-        threads: int = 0,
-        isa: str = "auto",
-    ) -> None:
-        from ami_robot import _core
-
-        args = core_problem(dynamics, config, limits, method)
-        if kind == "cpu":
-            self._planner = _core.cpu_planner(*args, threads=threads, isa=isa)
-        elif kind == "reference":
-            self._planner = _core.reference_planner(*args)
-        elif kind == "cuda":
-            if not hasattr(_core, "cuda_planner"):
-                raise ValueError("backend 'cuda': ami_robot._core was built without CUDA")
-            self._planner = _core.cuda_planner(*args, precision=config.cuda_precision)
-        else:
-            raise ValueError(f"unknown native backend {kind!r}")
-        self.name = kind
-        self.kernels: str = self._planner.kernels
-        self.threads: int = self._planner.threads
+    def __init__(self, name: str, core_planner: Any) -> None:
+        self.name = name
+        self._planner = core_planner
+        self.kernels: str = core_planner.kernels
+        self.threads: int = core_planner.threads
 
     @property
-    def core_planner(self):
-        """The _core planner object (a _core.CudaPlanner for kind 'cuda': plan_device, precision, device)."""
+    def core_planner(self) -> Any:
+        """The _core planner object (a _core.CudaPlanner for the `cuda` backend)."""
         return self._planner
 
     def plan(
@@ -92,3 +77,29 @@ class NativeBackend:
     def predict(self, actions: np.ndarray, z0: np.ndarray) -> np.ndarray:
         """Predicted latents (n, H, D) of sequences (n, H, A)."""
         return self._planner.predict(actions, z0)
+
+
+class NativeBackend(CoreBackend):
+    """The C++ core on the host. kind: "cpu" (threads: 0 = auto; isa: "auto" or one of
+    build_info()["cpu_kernels_usable"]) or "reference"."""
+
+    def __init__(
+        self,
+        kind: Literal["cpu", "reference"],
+        dynamics: MLPDynamics,
+        config: PlannerConfig,
+        limits: ActionLimits,
+        method: str,
+        threads: int = 0,
+        isa: str = "auto",
+    ) -> None:
+        from ami_robot import _core
+
+        problem = core_problem(dynamics, config, limits, method)
+        if kind == "cpu":
+            core_planner = _core.cpu_planner(*problem, threads=threads, isa=isa)
+        elif kind == "reference":
+            core_planner = _core.reference_planner(*problem)
+        else:
+            raise ValueError(f"unknown host backend {kind!r} (cpu, reference; cuda is CudaBackend)")
+        super().__init__(kind, core_planner)

@@ -1,10 +1,12 @@
-"""The PyTorch backend: the readable oracle the native backends are tested against, and the
-baseline they are timed against. Works with any predictor
-forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs."""
+"""The PyTorch backend: CEM / iCEM / MPPI in torch with any predictor
+forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs; the baseline the native
+backends are timed against. `refit` is the one torch form of the CEM / MPPI update, shared with
+the benchmark's CUDA-graph baseline."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import overload
 
 import numpy as np
 import torch
@@ -51,6 +53,10 @@ class TorchBackend:
         elif variant != "eager":
             raise ValueError(f"unknown torch variant {variant!r} (eager, compiled, graph)")
 
+    @overload
+    def _tensor(self, x: np.ndarray) -> torch.Tensor: ...
+    @overload
+    def _tensor(self, x: None) -> None: ...
     def _tensor(self, x: np.ndarray | None) -> torch.Tensor | None:
         return None if x is None else torch.as_tensor(x, dtype=torch.float32, device=self.device)
 
@@ -110,22 +116,42 @@ class TorchBackend:
                 kept = elites[:keep].clone()
             if float(elite_cost[0]) < best_cost:
                 best_cost, best = float(elite_cost[0]), elites[0].clone()
-            if not torch.isfinite(elite_cost[0]):
-                continue
-            if self.method == "mppi":
-                w = torch.exp(-(elite_cost - elite_cost[0]) / c.temperature)
-                w = torch.where(torch.isfinite(elite_cost), w, torch.zeros_like(w))
-            else:
-                w = torch.ones_like(elite_cost)
-            w = (w.double() / w.double().sum()).float()[:, None, None]
-            m = (w * elites).sum(0)
-            s = (w * (elites - m) ** 2).sum(0).sqrt()
-            mean = c.momentum * mean + (1.0 - c.momentum) * m
-            std = torch.clamp_min(c.momentum * std + (1.0 - c.momentum) * s, c.min_std)
+            if torch.isfinite(elite_cost[0]):
+                mean, std = refit(mean, std, elites, elite_cost, c, self.method)
         mean = self.limits.project(mean, prev)
         final_cost = float(self._eager_rollout_cost(mean[None], z0_t, goal_t, prev)[0])
-        as_np = lambda t: t.cpu().numpy().astype(np.float32)  # noqa: E731
-        return RawPlan(as_np(mean), as_np(std), final_cost, as_np(best), best_cost)
+        return RawPlan(_host(mean), _host(std), final_cost, _host(best), best_cost)
+
+
+def _host(x: torch.Tensor) -> np.ndarray:
+    return x.cpu().numpy().astype(np.float32)
+
+
+def refit(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    elites: torch.Tensor,
+    elite_cost: torch.Tensor,
+    config: PlannerConfig,
+    method: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next sampling (mean, std) (H, A) from the elites (K, H, A) and their costs (K,), best
+    first (K = config.elites). CEM weighs the elites equally, MPPI by exp(-(cost - best cost) /
+    temperature) with non-finite costs weighing 0 (the best cost must be finite); the weighted mean
+    and std are then blended with the old ones by config.momentum and std floored at min_std.
+    No host synchronisation, so it can be captured in a CUDA graph."""
+    if method == "mppi":
+        weights = torch.exp(-(elite_cost - elite_cost[0]) / config.temperature)
+        weights = torch.where(torch.isfinite(elite_cost), weights, torch.zeros_like(weights))
+    else:
+        weights = torch.ones_like(elite_cost)
+    weights = (weights.double() / weights.double().sum()).float()[:, None, None]
+    elite_mean = (weights * elites).sum(0)
+    elite_std = (weights * (elites - elite_mean) ** 2).sum(0).sqrt()
+    keep = config.momentum
+    mean = keep * mean + (1.0 - keep) * elite_mean
+    std = torch.clamp_min(keep * std + (1.0 - keep) * elite_std, config.min_std)
+    return mean, std
 
 
 class _CudaGraphed:
@@ -137,7 +163,9 @@ class _CudaGraphed:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.key: tuple | None = None
 
-    def __call__(self, actions, z0, goal, previous_action):
+    def __call__(
+        self, actions: torch.Tensor, z0: torch.Tensor, goal: torch.Tensor, previous_action: torch.Tensor | None
+    ) -> torch.Tensor:
         key = (actions.shape, z0.shape, previous_action is None)
         if self.graph is None or key != self.key:
             self.inputs = [
@@ -157,7 +185,7 @@ class _CudaGraphed:
                 self.output = self.fn(*self.inputs)
             self.key = key
         for dst, src in zip(self.inputs, (actions, z0, goal, previous_action)):
-            if dst is not None:
+            if dst is not None and src is not None:  # the key holds whether previous_action is None
                 dst.copy_(src)
         self.graph.replay()
         return self.output.clone()

@@ -1,0 +1,193 @@
+"""Every planner backend against one oracle: the C++ `reference` backend (csrc/reference).
+
+The oracle is single-threaded and written to be read, and it is also what the CUDA kernels are
+checked against on the CPU (tests/test_cuda_emulation.py), so every backend answers to the same
+implementation. Each backend variant (the reference itself, each CPU kernel set usable here,
+torch, and each CUDA precision where a GPU is present) must reproduce the oracle's rollout costs
+and latents, and its plans on the same injected or seeded noise, within its row of TOLERANCES
+(relative to the oracle's largest value). GPU variants skip with the reason where there is none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planning_helpers import (
+    FULL_COST,
+    PLANNER_OPTIONS,
+    assert_plans_equal,
+    assert_rel,
+    injected_noise_problem,
+    random_dynamics,
+)
+
+from ami_robot import _core, build_info
+from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig
+from ami_robot.planning.backends import Backend
+from ami_robot.planning.backends.cuda import CudaBackend
+from ami_robot.planning.backends.native import NativeBackend
+from ami_robot.planning.backends.torch_backend import TorchBackend
+from ami_robot.planning.config import CudaPrecision
+
+ORACLE = "reference"
+HAS_GPU = hasattr(_core, "cuda_planner") and _core.cuda_device_count() > 0
+NO_GPU_REASON = "built without CUDA" if not hasattr(_core, "cuda_planner") else "no CUDA GPU (cuda_device_count()==0)"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """rollout: costs and latents of given action sequences; plan: every field of a plan on the
+    same noise, or None where plans are not compared (see TOLERANCES)."""
+
+    rollout: float
+    plan: float | None
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "reference": Tolerance(0.0, 0.0),  # the oracle is deterministic
+    "cpu:avx512": Tolerance(1e-4, 1e-4),
+    "cpu:avx2": Tolerance(1e-4, 1e-4),
+    "cpu:generic": Tolerance(1e-4, 1e-4),
+    "torch": Tolerance(1e-4, 1e-4),
+    "cuda:fp32": Tolerance(1e-4, 1e-4),
+    # Tensor cores round the matrix products' operands to 10 (tf32) or 7 (bf16) mantissa bits, with
+    # float32 accumulation, a few layers and steps deep (their CPU emulation: 7e-4 and 3e-3). A plan
+    # may then pick other elites among near-ties, so tf32/bf16 plans are compared, with fp32's and the
+    # known optimum, on the well-conditioned analytic problem in tests/test_cuda_planner.py.
+    "cuda:tf32": Tolerance(5e-3, None),
+    "cuda:bf16": Tolerance(2e-2, None),
+}
+"""Per backend variant, relative to the largest oracle value (float32 everywhere but in tf32/bf16)."""
+
+HOST_VARIANTS = ["reference", *(f"cpu:{isa}" for isa in build_info()["cpu_kernels_usable"]), "torch"]
+CUDA_VARIANTS = [f"cuda:{precision}" for precision in typing.get_args(CudaPrecision)]
+VARIANTS = HOST_VARIANTS + CUDA_VARIANTS
+PLAN_VARIANTS = [v for v in VARIANTS if TOLERANCES[v].plan is not None]
+
+
+def params(variants: list[str]) -> list:
+    """pytest parameters of `variants`, the CUDA ones marked gpu and skipped without a GPU."""
+    gpu = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason=NO_GPU_REASON)]
+    return [pytest.param(v, marks=gpu) if v in CUDA_VARIANTS else v for v in variants]
+
+
+def test_the_table_covers_every_variant():
+    compiled = {f"cpu:{isa}" for isa in build_info()["cpu_kernels_compiled"]}
+    assert compiled | {"reference", "torch", *CUDA_VARIANTS} <= set(TOLERANCES)
+
+
+def make_backend(variant: str, dynamics: MLPDynamics, config: PlannerConfig, method: str) -> Backend:
+    """The backend `variant` ("reference", "cpu:<kernels>", "torch", "cuda:<precision>")."""
+    kind, _, option = variant.partition(":")
+    limits = config.action_limits(dynamics.action_dim)
+    if kind == "torch":
+        return TorchBackend(dynamics.to_module(), config, limits, method)
+    if kind == "cuda":
+        return CudaBackend(dynamics, dataclasses.replace(config, cuda_precision=option), limits, method)
+    return NativeBackend(kind, dynamics, config, limits, method, isa=option or "auto")
+
+
+def make_planner(variant: str, planner_cls, dynamics: MLPDynamics, config: PlannerConfig):
+    """A planner whose backend is `variant` (the planner around it is the same for every backend)."""
+    planner = planner_cls(dynamics, config, backend=ORACLE)
+    if variant != ORACLE:
+        planner.backend = make_backend(variant, dynamics, config, planner_cls.method)
+    return planner
+
+
+@pytest.mark.parametrize("variant", params(VARIANTS))
+@pytest.mark.parametrize("activation", ["gelu", "silu", "relu", "tanh"])
+@pytest.mark.parametrize("history", [1, 3])
+def test_rollout_costs_and_latents_match_the_oracle(variant, activation, history):
+    _, dyn = random_dynamics(
+        latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation, history=history
+    )
+    config = PlannerConfig(horizon=4, samples=37, iterations=1, elites=3, cost=FULL_COST)
+    rng = np.random.default_rng(1)
+    actions = rng.uniform(-1, 1, (37, 4, 3)).astype(np.float32)
+    z0 = rng.standard_normal((history, 12)).astype(np.float32)
+    goal = rng.standard_normal(12).astype(np.float32)
+    prev = rng.uniform(-1, 1, 3).astype(np.float32)
+    oracle, backend = make_backend(ORACLE, dyn, config, "cem"), make_backend(variant, dyn, config, "cem")
+    tol = TOLERANCES[variant].rollout
+    for p in (prev, None):
+        assert_rel(backend.rollout_cost(actions, z0, goal, p), oracle.rollout_cost(actions, z0, goal, p), tol)
+    head = actions[:5]
+    assert_rel(backend.rollout_cost(head, z0, goal, prev), oracle.rollout_cost(head, z0, goal, prev), tol)
+    assert_rel(backend.predict(actions, z0), oracle.predict(actions, z0), tol)
+
+
+@pytest.mark.parametrize("variant", params(PLAN_VARIANTS))
+@pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
+@pytest.mark.parametrize("options", PLANNER_OPTIONS)
+def test_plan_matches_the_oracle_on_injected_noise(variant, planner_cls, options):
+    p = injected_noise_problem(**options)
+    oracle = make_planner(ORACLE, planner_cls, p.dynamics, p.config)
+    other = make_planner(variant, planner_cls, p.dynamics, p.config)
+    for step in range(2):  # the second call exercises the warm start
+        noise = oracle.sample_noise(step)
+        for previous_action in (p.previous_action, None) if step == 0 else (p.previous_action,):
+            expected = oracle.plan(p.z0, p.goal, previous_action=previous_action, noise=noise)
+            actual = other.plan(p.z0, p.goal, previous_action=previous_action, noise=noise)
+            assert_plans_equal(actual, expected, TOLERANCES[variant].plan)
+
+
+SEEDED_PROBLEMS = {
+    "small": (dict(), PlannerConfig(horizon=3, samples=30, iterations=3, elites=5, seed=7)),
+    "wide": (
+        dict(latent_dim=16, action_dim=3, hidden_dim=64, depth=2),
+        PlannerConfig(horizon=4, samples=100, iterations=5, elites=10, seed=99, temperature=0.3),
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", params(PLAN_VARIANTS))
+@pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
+@pytest.mark.parametrize("problem", sorted(SEEDED_PROBLEMS))
+def test_seeded_plans_match_the_oracle(variant, planner_cls, problem):
+    """Each backend's own Philox stream (host or device) and warm start, three plans in a row."""
+    dynamics_options, config = SEEDED_PROBLEMS[problem]
+    _, dyn = random_dynamics(**dynamics_options)
+    z0, goal = np.zeros(dyn.latent_dim, np.float32), np.full(dyn.latent_dim, 0.5, np.float32)
+    oracle = make_planner(ORACLE, planner_cls, dyn, config)
+    other = make_planner(variant, planner_cls, dyn, config)
+    for _ in range(3):
+        expected, actual = oracle.plan(z0, goal), other.plan(z0, goal)
+        assert_rel(actual.actions, expected.actions, TOLERANCES[variant].plan)
+        assert_rel(actual.cost, expected.cost, TOLERANCES[variant].plan)
+
+
+@pytest.mark.parametrize("variant", HOST_VARIANTS)
+def test_internal_philox_noise_equals_injected_noise(variant):
+    _, dyn = random_dynamics()
+    config = PlannerConfig(horizon=3, samples=30, iterations=3, elites=5, seed=1234)
+    seeded, injected = (make_planner(variant, CEMPlanner, dyn, config) for _ in range(2))
+    z0, goal = np.zeros(8, np.float32), np.ones(8, np.float32)
+    for step in range(2):
+        a = seeded.plan(z0, goal)
+        b = injected.plan(z0, goal, noise=injected.sample_noise(step))
+        assert_rel(a.actions, b.actions, 1e-6)
+
+
+@pytest.mark.parametrize("variant", params([v for v in PLAN_VARIANTS if v in CUDA_VARIANTS]))
+def test_lewm_sized_plan_matches_the_oracle(variant):
+    """The benchmark's shape (N=300, H=5, D=192, A=10, width 512, depth 4) on injected noise; the
+    oracle needs seconds here, so only the CUDA backend runs it (the others share its code paths
+    at the small sizes above)."""
+    _, dyn = random_dynamics(latent_dim=192, action_dim=10, hidden_dim=512, depth=4)
+    config = PlannerConfig(horizon=5, samples=300, iterations=3, elites=30)
+    rng = np.random.default_rng(3)
+    z0, goal = rng.standard_normal(192).astype(np.float32), rng.standard_normal(192).astype(np.float32)
+    oracle, other = make_planner(ORACLE, CEMPlanner, dyn, config), make_planner(variant, CEMPlanner, dyn, config)
+    noise = oracle.sample_noise(0)
+    expected, actual = oracle.plan(z0, goal, noise=noise), other.plan(z0, goal, noise=noise)
+    assert_rel(actual.actions, expected.actions, TOLERANCES[variant].plan)
+    assert_rel(actual.cost, expected.cost, TOLERANCES[variant].plan)
