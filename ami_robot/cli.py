@@ -1,4 +1,9 @@
-"""The `ami-robot` command line: one sub-command per long job, each in `ami_robot/commands/`."""
+"""The `ami-robot` command line: one sub-command per long job, each in `ami_robot/commands/`.
+
+Every command reports a problem it was built to expect (any `AmiRobotError`: a bad setting, file,
+checkpoint, dataset or backend) as one line on stderr, `ami-robot COMMAND: error: MESSAGE`, and
+exits with code 2, as argparse does for a bad option.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import argparse
 import importlib
 import signal
 import sys
+
+from ami_robot.errors import AmiRobotError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("ami_robot.commands.collect", "collect episodes from a simulated robot into a dataset"),
@@ -35,7 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except AmiRobotError as exc:
+        print(f"ami-robot {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+
+
+def one_line(message: str) -> str:
+    """`message` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """The brain on a robot: `ros2 launch ami_robot brain.launch.py image_topic:=/camera/image_raw`.
 
 Runs the configurator, perception, planner and memory nodes in one process (`brain` executable,
-lowest latency) or, with `separate_processes:=true`, one process each. Parameters come from
-`params_file` (default share/ami_robot/params/brain.yaml); `checkpoint` and `backend`, when
-given, override it.
+lowest latency) or, with `separate_processes:=true`, one process each. Settings come from a
+BrainSettings YAML (`settings_file`, default: the checkpoint's brain.yaml), node parameters from
+`params_file` (default share/ami_robot/params/brain.yaml, which also holds the real-time
+overrides); `checkpoint`, `settings_file`, `backend` and `command_type`, when given, override
+both. The arguments are declared and checked in `ami_robot.ros.launch_arguments`: a bad value
+stops the launch with one line before any node starts.
 """
 
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
@@ -11,41 +14,31 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
+from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, check_launch_arguments, launch_default
+from ami_robot.ros.params import NODE_PARAMETERS, spec_names
 from launch import LaunchDescription
 
-ARGUMENTS = {
-    "namespace": ("", "namespace of all brain nodes and topics"),
-    "image_topic": ("camera/image", "camera input (sensor_msgs/Image)"),
-    "command_topic": ("cmd_vel", "command output (TwistStamped, or Float32MultiArray with command_type array)"),
-    "goal_topic": ("goal/image", "goal image input (sensor_msgs/Image)"),
-    "checkpoint": ("", "world-model checkpoint directory (empty: the one in params_file)"),
-    "backend": ("", "planner backend auto, cpu, torch or cuda (empty: the one in params_file)"),
-    "command_type": ("", "twist or array (empty: the one in params_file)"),
-    "separate_processes": ("false", "one process per node instead of the single brain process"),
-    "autostart": ("true", "configure and activate the nodes at start (false: leave them to a lifecycle manager)"),
-}
-
 BRAIN_NODES = ("configurator", "perception", "planner", "memory")
+NODE_OVERRIDES = ("checkpoint", "settings_file", "backend", "command_type")
 
 
 def _nodes(context):
-    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    value = check_launch_arguments(
+        {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in BRAIN_ARGUMENTS}, BRAIN_ARGUMENTS
+    )
     params_file = LaunchConfiguration("params_file").perform(context)
-    overrides = {k: value[k] for k in ("checkpoint", "backend", "command_type") if value[k]}
     remappings = [
         ("camera/image", value["image_topic"]),
         ("cmd_vel", value["command_topic"]),
         ("command", value["command_topic"]),
         ("goal/image", value["goal_topic"]),
     ]
-    arguments = [] if value["autostart"].lower() == "true" else ["--no-autostart"]
+    arguments = [] if value["autostart"] else ["--no-autostart"]
     per_node = {
-        "configurator": {k: v for k, v in overrides.items() if k in ("checkpoint", "backend")},
-        "perception": {k: v for k, v in overrides.items() if k == "checkpoint"},
-        "planner": {k: v for k, v in overrides.items() if k in ("checkpoint", "command_type")},
-        "memory": {k: v for k, v in overrides.items() if k == "checkpoint"},
+        name: {k: value[k] for k in NODE_OVERRIDES if value[k] and k in spec_names(NODE_PARAMETERS[name])}
+        for name in BRAIN_NODES
     }
-    if value["separate_processes"].lower() == "true":
+    if value["separate_processes"]:
         nodes = [
             Node(
                 package="ami_robot",
@@ -78,8 +71,8 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             *(
-                DeclareLaunchArgument(name, default_value=default, description=doc)
-                for name, (default, doc) in ARGUMENTS.items()
+                DeclareLaunchArgument(spec.name, default_value=launch_default(spec), description=spec.description)
+                for spec in BRAIN_ARGUMENTS
             ),
             DeclareLaunchArgument("params_file", default_value=default_params, description="brain parameter YAML"),
             OpaqueFunction(function=_nodes),

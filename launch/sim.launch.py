@@ -2,47 +2,65 @@
 
 Starts the `sim_robot` node (camera, state, commands, `robot/reset` service) and includes
 brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
-an episode; `ami-robot demo` does all of this without ROS 2 launch.
+an episode; `ami-robot demo` does all of this without ROS 2 launch. The arguments are checked
+like the parameters they feed (`ami_robot.ros.launch_arguments`): `env:=mars` stops the launch
+with one line before any node starts.
 """
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check_launch_arguments, launch_default
+from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
+
+BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "separate_processes")
+SIM_ARGUMENTS = [
+    argument_like("env", SIM_ROBOT, description="simulated environment"),
+    argument_like("rate_hz", SIM_ROBOT),
+    *(spec for spec in BRAIN_ARGUMENTS if spec.name in BRAIN_PASSED),
+]
+"""Arguments of sim.launch.py besides the parameter files; those in BRAIN_PASSED go to brain.launch.py."""
+
+
+def _robot(context):
+    value = check_launch_arguments(
+        {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in SIM_ARGUMENTS}, SIM_ARGUMENTS
+    )
+    return [
+        Node(
+            package="ami_robot",
+            executable="sim_robot",
+            name="sim_robot",
+            output="screen",
+            parameters=[
+                LaunchConfiguration("robot_params_file").perform(context),
+                {"env": value["env"], "rate_hz": value["rate_hz"]},
+            ],
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("ami_robot")
-    robot = Node(
-        package="ami_robot",
-        executable="sim_robot",
-        name="sim_robot",
-        output="screen",
-        parameters=[
-            LaunchConfiguration("robot_params_file"),
-            {"env": LaunchConfiguration("env"), "rate_hz": LaunchConfiguration("rate_hz")},
-        ],
-    )
     brain = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "brain.launch.py"])),
         launch_arguments={
             "checkpoint": LaunchConfiguration("checkpoint"),
+            "settings_file": LaunchConfiguration("settings_file"),
             "backend": LaunchConfiguration("backend"),
-            "params_file": LaunchConfiguration("params_file"),
             "separate_processes": LaunchConfiguration("separate_processes"),
+            "params_file": LaunchConfiguration("params_file"),
         }.items(),
     )
     return LaunchDescription(
         [
-            DeclareLaunchArgument("env", default_value="tworoom", description="simulated environment"),
-            DeclareLaunchArgument("rate_hz", default_value="10.0", description="simulation and camera rate (Hz)"),
-            DeclareLaunchArgument("checkpoint", default_value="", description="world-model checkpoint directory"),
-            DeclareLaunchArgument("backend", default_value="", description="planner backend"),
-            DeclareLaunchArgument(
-                "separate_processes", default_value="false", description="one process per brain node"
+            *(
+                DeclareLaunchArgument(spec.name, default_value=launch_default(spec), description=spec.description)
+                for spec in SIM_ARGUMENTS
             ),
             DeclareLaunchArgument(
                 "params_file",
@@ -54,7 +72,7 @@ def generate_launch_description() -> LaunchDescription:
                 default_value=PathJoinSubstitution([share, "params", "sim_robot.yaml"]),
                 description="simulated robot parameter YAML",
             ),
-            robot,
+            OpaqueFunction(function=_robot),
             brain,
         ]
     )

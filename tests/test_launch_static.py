@@ -4,13 +4,21 @@ statically (ROS 2 launch itself is not installed here; see test_launch_ros.py)."
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
+import sys
+import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from ami_robot.config import load_yaml
+from ami_robot.configurator import BrainSettings, flatten_settings, settings_from_flat
+from ami_robot.errors import ConfigError
+from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS
 from ami_robot.ros.params import NODE_PARAMETERS as BRAIN_NODE_PARAMETERS
 from ami_sim.ros.params import SIM_ROBOT
 
@@ -108,8 +116,7 @@ def test_launch_files_reference_existing_parameter_files_and_arguments() -> None
     for path in LAUNCH_FILES:
         for name in re.findall(r'"(\w+\.yaml)"', path.read_text()):
             assert (REPO / "launch" / "params" / name).is_file(), f"{path.name} refers to a missing {name}"
-    brain = module_constants(ast.parse((REPO / "launch" / "brain.launch.py").read_text()))
-    brain_arguments = set(brain["ARGUMENTS"]) | {"params_file"}
+    brain_arguments = {spec.name for spec in BRAIN_ARGUMENTS} | {"params_file"}
     sim = ast.parse((REPO / "launch" / "sim.launch.py").read_text())
     for node in ast.walk(sim):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "IncludeLaunchDescription":
@@ -150,3 +157,124 @@ def test_parameter_files_name_only_declared_parameters(path: Path) -> None:
             assert same_type(value, declared[name]), (
                 f"{path.name}: {node}.{name} = {value!r} has another type than its default {declared[name]!r}"
             )
+
+
+REAL_TIME_OVERRIDES = {
+    "planner.samples": 200,
+    "planner.iterations": 8,
+    "planner.elites": 20,
+    "safety.deadline_s": 0.25,
+    "safety.max_rate": 0.5,
+}
+"""The settings launch/params/brain.yaml may override on the checkpoint's brain.yaml, and their
+values: the real-time budget of a plan on a 10 Hz robot. Any other setting there would make the
+ROS brain and offline evaluation diverge silently."""
+
+
+def test_ros_parameters_override_the_settings_file_only_with_the_real_time_budget() -> None:
+    document = yaml.safe_load((REPO / "launch" / "params" / "brain.yaml").read_text())
+    overrides = {}
+    for section in document.values():
+        overrides.update(flatten(section["ros__parameters"] or {}))
+    settings = {name: value for name, value in overrides.items() if name in flatten_settings(BrainSettings())}
+    assert settings == REAL_TIME_OVERRIDES
+
+
+def test_the_demo_brain_keeps_its_real_time_settings() -> None:
+    offline = load_yaml(BrainSettings, REPO / "ami_robot" / "checkpoints" / "tworoom" / "brain.yaml")
+    ros = settings_from_flat(REAL_TIME_OVERRIDES, offline)
+    assert (ros.method, ros.planner.samples, ros.planner.iterations, ros.planner.elites) == ("cem", 200, 8, 20)
+    assert (ros.safety.deadline_s, ros.safety.max_rate, ros.control_rate_hz) == (0.25, 0.5, 10.0)
+    assert (ros.planner.horizon, ros.cost.goal_running_weight) == (5, 1.0)
+    assert (offline.planner.samples, offline.planner.iterations, offline.safety.max_rate) == (300, 30, 2.0)
+
+
+class _Substitution:
+    """Stands in for LaunchConfiguration / PathJoinSubstitution / FindPackageShare."""
+
+    def __init__(self, name: Any = "") -> None:
+        self.name = name
+
+    def perform(self, context: dict[str, str]) -> str:
+        return context[self.name]
+
+
+class _Action:
+    """Stands in for every launch action: keeps its arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+def load_launch_file(name: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """Import launch/NAME with stand-ins for ROS 2 launch (not installed here)."""
+    stand_ins = {
+        "launch": {"LaunchDescription": _Action},
+        "launch.actions": {
+            name: _Action
+            for name in ("DeclareLaunchArgument", "GroupAction", "OpaqueFunction", "IncludeLaunchDescription")
+        },
+        "launch.substitutions": {"LaunchConfiguration": _Substitution, "PathJoinSubstitution": _Substitution},
+        "launch.launch_description_sources": {"PythonLaunchDescriptionSource": _Action},
+        "launch_ros.actions": {"Node": _Action, "PushRosNamespace": _Action},
+        "launch_ros.substitutions": {"FindPackageShare": _Substitution},
+    }
+    for module_name, attributes in stand_ins.items():
+        module = types.ModuleType(module_name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, module_name, module)
+    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), REPO / "launch" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.generate_launch_description()
+    return module
+
+
+def launch_context(module: types.ModuleType, arguments: list, **given: str) -> dict[str, str]:
+    from ami_robot.ros.launch_arguments import launch_default
+
+    context = {spec.name: launch_default(spec) for spec in arguments}
+    context.update(params_file="brain.yaml", robot_params_file="sim_robot.yaml")
+    context.update(given)
+    return context
+
+
+def test_brain_launch_starts_one_or_four_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS))
+    assert [node.kwargs["executable"] for node in group.args[0][1:]] == ["brain"]
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, separate_processes="True", backend="cpu"))
+    nodes = {node.kwargs["executable"]: node.kwargs for node in group.args[0][1:]}
+    assert set(nodes) == {"configurator", "perception", "planner", "memory"}
+    assert nodes["configurator"]["parameters"][1] == {"backend": "cpu"}
+    assert nodes["perception"]["parameters"][1] == {}
+
+
+@pytest.mark.parametrize(
+    ("launch_file", "argument", "value", "message"),
+    [
+        ("brain.launch.py", "separate_processes", "yes", "separate_processes must be true or false, got 'yes'"),
+        ("brain.launch.py", "autostart", "1", "autostart must be true or false"),
+        ("brain.launch.py", "backend", "gpu", r"backend must be one of \['auto'"),
+        ("brain.launch.py", "command_type", "bogus", r"command_type must be one of \['twist', 'array'\]"),
+        ("sim.launch.py", "env", "mars", r"env must be one of \['tworoom'"),
+        ("sim.launch.py", "rate_hz", "fast", "rate_hz must be a number"),
+        ("sim.launch.py", "rate_hz", "nan", "rate_hz must be finite"),
+        ("sim.launch.py", "separate_processes", "yes", "separate_processes must be true or false"),
+    ],
+)
+def test_launch_arguments_are_checked_before_any_node_starts(
+    monkeypatch: pytest.MonkeyPatch, launch_file: str, argument: str, value: str, message: str
+) -> None:
+    module = load_launch_file(launch_file, monkeypatch)
+    start, arguments = (
+        (module._nodes, BRAIN_ARGUMENTS) if launch_file == "brain.launch.py" else (module._robot, module.SIM_ARGUMENTS)
+    )
+    with pytest.raises(ConfigError, match=rf"launch argument {message}"):
+        start(launch_context(module, arguments, **{argument: value}))
+
+
+def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, env="pusht", rate_hz="20"))
+    assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ami_robot.config import ConfigError, check_settings, setting
 from ami_robot.cost import ActionLimits
 
 
@@ -43,28 +44,33 @@ class StopReason(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """Command bounds (A,) in action units, `max_rate` the largest change per control step,
-    a stale-image timeout and a planning deadline in seconds. Length-1 bounds broadcast."""
+    """Command bounds (A,) in action units (length-1 bounds broadcast), `max_rate` the largest change
+    per control step, a stale-image timeout and a planning deadline in seconds. Every value is finite."""
 
-    action_low: tuple[float, ...] = (-1.0,)
-    action_high: tuple[float, ...] = (1.0,)
-    max_rate: float = 0.5
-    image_timeout_s: float = 0.5
-    deadline_s: float = 0.1
-    stop_action: tuple[float, ...] = (0.0,)
+    action_low: tuple[float, ...] = setting(
+        (-1.0,), help="lowest command per action dimension (one value: all dimensions)"
+    )
+    action_high: tuple[float, ...] = setting(
+        (1.0,), help="highest command per action dimension (one value: all dimensions)"
+    )
+    max_rate: float = setting(
+        0.5, help="largest change of any command value between two control ticks", low=0.0, low_open=True
+    )
+    image_timeout_s: float = setting(
+        0.5, help="stop when the newest camera image is older than this (s)", low=0.0, low_open=True, high=3600.0
+    )
+    deadline_s: float = setting(
+        0.1, help="stop with an error when planning takes longer than this (s)", low=0.0, low_open=True, high=60.0
+    )
+    stop_action: tuple[float, ...] = setting((0.0,), help="the command sent to stop (one value: all dimensions)")
 
     def __post_init__(self) -> None:
-        if self.image_timeout_s <= 0 or self.deadline_s <= 0:
-            raise ValueError(
-                f"image_timeout_s and deadline_s must be > 0, got {self.image_timeout_s}, {self.deadline_s}"
-            )
-        if not self.max_rate > 0:
-            raise ValueError(f"max_rate must be > 0, got {self.max_rate}")
+        check_settings(self)
         low, high = np.asarray(self.action_low, float), np.asarray(self.action_high, float)
         if low.shape != high.shape and 1 not in (low.size, high.size):
-            raise ValueError(f"action_low and action_high differ in length: {self.action_low}, {self.action_high}")
-        if not np.all(np.isfinite(low)) or not np.all(np.isfinite(high)) or np.any(low >= high):
-            raise ValueError(f"need finite action_low < action_high, got {self.action_low}, {self.action_high}")
+            raise ConfigError(f"action_low and action_high differ in length: {self.action_low}, {self.action_high}")
+        if np.any(low >= high):
+            raise ConfigError(f"need finite action_low < action_high, got {self.action_low}, {self.action_high}")
 
     def bounds(self, action_dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(low, high), each float32 (action_dim,)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from ami_robot.errors import AmiRobotError, ConfigError
 from ami_sim.registry import ENV_NAMES
 
 
@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="dataset directory (re-running resumes it)")
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise std, in action units")
+    parser.add_argument(
+        "--repeat-probability",
+        type=float,
+        default=0.0,
+        help="chance that the expert repeats its previous action (TwoRoom's published data: --noise 2.0 "
+        "--repeat-probability 0.05)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: one per core)")
     parser.add_argument("--image-size", type=int, default=64, help="observation height and width in pixels")
@@ -42,15 +49,17 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             policy=args.policy,
             noise=args.noise,
+            repeat_probability=args.repeat_probability,
             seed=args.seed,
             workers=args.workers,
             image_size=args.image_size,
             max_steps=args.max_steps,
         )
         summary = collect(config, progress=not args.no_progress)
-    except ValueError as exc:
-        print(f"ami-robot collect: error: {exc}", file=sys.stderr)
-        return 2
+    except AmiRobotError:
+        raise
+    except ValueError as exc:  # the simulation's checks of the options and of an existing dataset
+        raise ConfigError(str(exc)) from exc
     metrics = {
         "env": config.env,
         "policy": config.policy,

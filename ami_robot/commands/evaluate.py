@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ami_robot.errors import AmiRobotError, CheckpointError, ConfigError
 from ami_sim.registry import ENV_NAMES
 
 
@@ -62,20 +62,28 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
 
     from ami_robot.brain import Brain, BrainPolicy
     from ami_robot.checkpoints import shipped_checkpoint
-    from ami_robot.config import load_yaml
-    from ami_robot.configurator import BrainSettings, Configurator
+    from ami_robot.configurator import Configurator, load_brain_settings
 
-    checkpoint = args.checkpoint if args.checkpoint is not None else shipped_checkpoint(env_name)
-    settings_path = args.settings if args.settings is not None else checkpoint / "brain.yaml"
-    settings = load_yaml(BrainSettings, settings_path) if settings_path.is_file() else BrainSettings()
-    changes: dict[str, Any] = {"checkpoint": str(checkpoint)}
-    if args.backend is not None:
-        changes["backend"] = args.backend
-    settings = dataclasses.replace(settings, **changes)
+    if args.checkpoint is not None:
+        checkpoint = args.checkpoint
+    else:
+        try:
+            checkpoint = shipped_checkpoint(env_name)
+        except FileNotFoundError as exc:
+            raise CheckpointError(str(exc)) from exc
+    settings = load_brain_settings(args.settings, checkpoint)
+    changes = {name: getattr(args, name) for name in ("backend", "method") if getattr(args, name) is not None}
+    try:
+        settings = dataclasses.replace(settings, **changes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     return BrainPolicy(Brain(Configurator(settings)))
 
 
 def _planner_arguments(parser: argparse.ArgumentParser) -> None:
+    from ami_robot.config import choices_of, help_of
+    from ami_robot.configurator import BrainSettings
+
     parser.add_argument(
         "--checkpoint",
         type=Path,
@@ -88,12 +96,13 @@ def _planner_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="planner: BrainSettings YAML (default: CHECKPOINT/brain.yaml, else built-in defaults)",
     )
-    parser.add_argument(
-        "--backend",
-        choices=("auto", "cpu", "torch", "cuda"),
-        default=None,
-        help="planner: backend (default: from the settings)",
-    )
+    for name in ("backend", "method"):
+        parser.add_argument(
+            f"--{name}",
+            choices=choices_of(BrainSettings, name),
+            default=None,
+            help=f"planner: {help_of(BrainSettings, name)} (default: from the settings)",
+        )
 
 
 register_policy(
@@ -112,8 +121,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=50, help="start/goal pairs to evaluate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair choice and of the policy")
-    parser.add_argument("--goal-offset", type=int, default=None, help="steps between start and goal (default: per env)")
-    parser.add_argument("--budget", type=int, default=None, help="steps the policy gets (default: per env)")
+    from ami_sim.evaluation import PROTOCOL_VARIANTS
+
+    variants = "; ".join(
+        f"{env}: " + ", ".join(f"{p.name} ({p.goal_offset_steps}/{p.step_budget})" for p in named.values())
+        for env, named in PROTOCOL_VARIANTS.items()
+    )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        help=f"evaluation protocol, goal offset / step budget (default: the env's first): {variants}",
+    )
+    parser.add_argument(
+        "--goal-offset", type=int, default=None, help="steps between start and goal (default: the protocol's)"
+    )
+    parser.add_argument("--budget", type=int, default=None, help="steps the policy gets (default: the protocol's)")
     parser.add_argument(
         "--dataset",
         type=Path,
@@ -148,14 +170,18 @@ def run(args: argparse.Namespace) -> int:
             plot_path=args.plot,
             policy_name=args.policy,
             image_size=args.image_size,
+            protocol_name=args.protocol,
         )
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"ami-robot eval: error: {exc}", file=sys.stderr)
-        return 2
+    except AmiRobotError:
+        raise
+    except (ValueError, FileNotFoundError) as exc:  # the evaluation harness's checks of options and dataset
+        raise ConfigError(str(exc)) from exc
     low, high = result.ci95
     steps = f"{result.mean_steps_to_success:.1f}" if result.mean_steps_to_success is not None else "-"
+    protocol = result.protocol
     print(
-        f"{result.env} / {result.policy}: {result.successes}/{result.episodes} = {100 * result.success_rate:.1f}% "
+        f"{result.env} / {result.policy} ({protocol.name}: goal {protocol.goal_offset_steps} steps ahead, "
+        f"{protocol.step_budget} allowed): {result.successes}/{result.episodes} = {100 * result.success_rate:.1f}% "
         f"(95% CI {100 * low:.1f}-{100 * high:.1f}%), steps to success {steps}, "
         f"plan {result.mean_plan_ms:.3f} ms/step"
     )

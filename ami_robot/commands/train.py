@@ -10,8 +10,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ami_robot.errors import ConfigError, DataError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ami_robot.config import choices_of
+    from ami_robot.training.config import TrainConfig
+
     parser.add_argument(
         "--data", type=Path, required=True, help="episode dataset directory (written by collect, or by --bag)"
     )
@@ -26,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reg-weight", type=float, help="weight of SIGReg (or VICReg) against the prediction loss")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-frames", type=int, help="cap on training frames held in memory (0: all)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument("--device", choices=choices_of(TrainConfig, "device"), help="default: auto")
     parser.add_argument("--resume", action="store_true", help="continue from the train state in --out")
     parser.add_argument("--json", type=Path, help="write the final validation metrics here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -44,20 +49,23 @@ def run(args: argparse.Namespace) -> int:
     from ami_robot.training import leave_process_group, load_train_config, train
 
     if args.bag is not None:
-        from ami_robot.data.bags import BagImportConfig, import_bag
+        from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag
 
         if not args.image_topic or not args.action_topic:
-            raise SystemExit("--bag needs --image-topic and --action-topic")
-        import_bag(
-            args.bag,
-            args.data,
-            BagImportConfig(
-                image_topic=args.image_topic,
-                action_topic=args.action_topic,
-                twist_fields=tuple(args.twist_fields.split(",")),
-                image_size=args.bag_image_size,
-            ),
-        )
+            raise ConfigError("--bag needs --image-topic and --action-topic")
+        try:
+            import_bag(
+                args.bag,
+                args.data,
+                BagImportConfig(
+                    image_topic=args.image_topic,
+                    action_topic=args.action_topic,
+                    twist_fields=tuple(args.twist_fields.split(",")),
+                    image_size=args.bag_image_size,
+                ),
+            )
+        except (BagImportError, FileNotFoundError) as exc:
+            raise DataError(f"{args.bag}: {exc}" if str(args.bag) not in str(exc) else str(exc)) from exc
     config = load_train_config(
         args.config,
         steps=args.steps,
@@ -69,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         device=args.device,
     )
-    metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=not args.no_progress)
+    try:
+        metrics = train(
+            args.data, args.out, config, resume=args.resume, json_path=args.json, progress=not args.no_progress
+        )
+    except FileExistsError as exc:  # --out holds a checkpoint and --resume was not given
+        raise ConfigError(str(exc)) from exc
     leave_process_group()
     if args.json is None:
         print(json.dumps(metrics, indent=2))

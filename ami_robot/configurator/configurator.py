@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ami_robot.configurator.settings import BrainSettings, flatten_settings, settings_from_flat
+from ami_robot.errors import ImageError
 from ami_robot.perception import validate_image
 
 
@@ -24,7 +25,7 @@ def load_goal_image(path: str | Path) -> np.ndarray:
 
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError(f"{path} is not an image OpenCV can read")
+            raise ImageError(f"{path} is not an image OpenCV can read")
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     return validate_image(image)
 

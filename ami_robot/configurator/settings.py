@@ -1,22 +1,28 @@
 """`BrainSettings`: every run-time setting of the brain in one typed, validated dataclass.
 
-Settings also travel flat, as dotted names ("planner.horizon", "cost.goal_weight", ...) with
-plain values; these are the ROS 2 parameter names (see `ami_robot.ros.params`).
+Its YAML (`load_brain_settings`, e.g. `ami_robot/checkpoints/tworoom/brain.yaml`) is the one
+brain settings format, read by offline evaluation and by the ROS 2 nodes alike. Settings also
+travel flat, as dotted names ("planner.horizon", "cost.goal_weight", ...) with plain values;
+these are the ROS 2 parameter names (see `ami_robot.ros.params`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ami_robot.actor.safety import SafetyConfig
-from ami_robot.config import ConfigError, from_dict, to_dict
+from ami_robot.config import ConfigError, check_settings, from_dict, load_yaml, setting, to_dict
 from ami_robot.cost import CostConfig
-from ami_robot.planning.config import PlannerConfig
+from ami_robot.planning.backends import BackendChoice
+from ami_robot.planning.config import MethodName, PlannerConfig
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tworoom"
+SETTINGS_FILE_NAME = "brain.yaml"
+"""A checkpoint directory's own settings file: the settings the model was evaluated with."""
 
 NOT_SETTINGS = ("planner.cost.", "planner.action_low", "planner.action_high", "planner.max_rate")
 """PlannerConfig fields the brain sets itself: the cost comes from `cost.*`, and the planner's
@@ -25,33 +31,38 @@ search bounds from the model's action bounds (command bounds are `safety.*`)."""
 
 @dataclass(frozen=True)
 class BrainSettings:
-    """checkpoint: directory of the active world model; backend: planner backend;
-    method: "cem" or "mppi"; control_rate_hz: planner ticks per second; memory_capacity: latents kept;
-    planner: sampling settings (its `cost` is replaced by `cost`, see `planner_config`)."""
+    """Everything the brain is run with; each field's `help` says what it means. `planner.cost` is
+    replaced by `cost` and the planner's search bounds come from the model (see `planner_config`)."""
 
-    checkpoint: str = str(DEFAULT_CHECKPOINT)
-    backend: Literal["auto", "cpu", "torch", "cuda"] = "auto"
-    method: Literal["cem", "mppi"] = "cem"
-    control_rate_hz: float = 10.0
-    memory_capacity: int = 32
-    planner: PlannerConfig = field(default_factory=PlannerConfig)
-    cost: CostConfig = field(default_factory=CostConfig)
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    checkpoint: str = setting(
+        str(DEFAULT_CHECKPOINT),
+        help="world-model checkpoint directory (model.safetensors + config.json); changing it switches the model",
+    )
+    backend: BackendChoice = setting("auto", help="backend that runs the planner (auto: the fastest available here)")
+    method: MethodName = setting("cem", help="sampling method: cem (iCEM with the planner.* options) or mppi")
+    control_rate_hz: float = setting(10.0, help="planner ticks per second", low=0.1, high=1000.0)
+    memory_capacity: int = setting(
+        32, help="latents, actions and surprises kept in short-term memory", low=1, high=100_000
+    )
+    planner: PlannerConfig = setting(default_factory=PlannerConfig, help="sampling planner settings")
+    cost: CostConfig = setting(default_factory=CostConfig, help="weights of the cost terms")
+    safety: SafetyConfig = setting(default_factory=SafetyConfig, help="command bounds, rate limit, timeouts")
 
     def __post_init__(self) -> None:
-        if not 0.1 <= self.control_rate_hz <= 1000.0:
-            raise ValueError(f"control_rate_hz must be in [0.1, 1000], got {self.control_rate_hz}")
-        if self.memory_capacity < 1:
-            raise ValueError(f"memory_capacity must be >= 1, got {self.memory_capacity}")
+        check_settings(self)
 
-    def planner_config(self, action_low=None, action_high=None) -> PlannerConfig:
+    def planner_config(
+        self, action_low: Iterable[float] | None = None, action_high: Iterable[float] | None = None
+    ) -> PlannerConfig:
         """The planner's config with this cost and, when given, search bounds (A,) in planner units."""
-        bounds = (
-            {}
-            if action_low is None
-            else {"action_low": tuple(map(float, action_low)), "action_high": tuple(map(float, action_high))}
+        if action_low is None or action_high is None:
+            return dataclasses.replace(self.planner, cost=self.cost)
+        return dataclasses.replace(
+            self.planner,
+            cost=self.cost,
+            action_low=tuple(map(float, action_low)),
+            action_high=tuple(map(float, action_high)),
         )
-        return dataclasses.replace(self.planner, cost=self.cost, **bounds)
 
 
 def flatten_settings(settings: Any, prefix: str = "") -> dict[str, Any]:
@@ -98,3 +109,24 @@ def settings_from_flat(flat: dict[str, Any], base: BrainSettings | None = None) 
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def brain_settings_path(settings_file: str | Path | None, checkpoint: str | Path) -> Path | None:
+    """The settings file to read: `settings_file` when given (checked to exist), else the checkpoint's
+    own brain.yaml when it has one, else None (the built-in defaults)."""
+    if settings_file:
+        path = Path(settings_file)
+        if not path.is_file():
+            raise ConfigError(f"settings file {path} does not exist")
+        return path
+    path = Path(checkpoint) / SETTINGS_FILE_NAME
+    return path if path.is_file() else None
+
+
+def load_brain_settings(settings_file: str | Path | None, checkpoint: str | Path) -> BrainSettings:
+    """The settings in `brain_settings_path(settings_file, checkpoint)` (BrainSettings YAML) or the
+    built-in defaults, with `checkpoint` as the active model (a file's own `checkpoint` key is
+    overridden). Raises ConfigError naming the file."""
+    path = brain_settings_path(settings_file, checkpoint)
+    settings = load_yaml(BrainSettings, path) if path is not None else BrainSettings()
+    return dataclasses.replace(settings, checkpoint=str(checkpoint))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ami_robot.data.episodes import Episode, episode_files, read_episode
+from ami_robot.errors import DataError
 from ami_robot.perception import resize_uint8
 
 
@@ -57,18 +58,18 @@ class EpisodeWindows:
         self, episodes: list[Episode], history: int, horizon: int, frameskip: int = 1, image_size: int | None = None
     ) -> None:
         if not episodes:
-            raise ValueError("no episodes to build windows from")
+            raise DataError("no episodes to build windows from")
         if min(history, horizon, frameskip) < 1:
             raise ValueError(f"history, horizon and frameskip must be >= 1, got {history}, {horizon}, {frameskip}")
         self.history, self.horizon, self.frameskip = history, horizon, frameskip
         self.length = history + horizon
         shapes = {e.observations.shape[1:] for e in episodes} if image_size is None else set()
         if len(shapes) > 1:
-            raise ValueError(f"episodes have different image shapes {sorted(shapes)}; pass image_size to resize")
+            raise DataError(f"episodes have different image shapes {sorted(shapes)}; pass image_size to resize")
         action_dims = {e.actions.shape[1] for e in episodes}
         state_dims = {e.states.shape[1] if e.states.ndim == 2 else 0 for e in episodes}
         if len(action_dims) > 1 or len(state_dims) > 1:
-            raise ValueError(f"episodes disagree on action or state width: {action_dims}, {state_dims}")
+            raise DataError(f"episodes disagree on action or state width: {action_dims}, {state_dims}")
         self.action_dim, self.state_dim = action_dims.pop(), state_dims.pop()
         frames = [resize_uint8(e.observations, image_size) if image_size else e.observations for e in episodes]
         self.observations = np.concatenate(frames)
@@ -121,12 +122,16 @@ class EpisodeWindows:
 
 
 def split_episode_files(directory: str | Path, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
-    """Episode files split into (train, validation) by a seeded shuffle; at least one of each when possible."""
-    files = episode_files(directory)
+    """Episode files split into (train, validation) by a seeded shuffle; at least one of each when
+    possible. Raises DataError for a missing directory or one without episodes."""
+    try:
+        files = episode_files(directory)
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from exc
     if not files:
-        raise FileNotFoundError(f"{directory}: no episode_*.h5 files")
+        raise DataError(f"{directory}: no episode_*.h5 files")
     order = np.random.default_rng(seed).permutation(len(files))
-    n_val = int(round(val_fraction * len(files)))
+    n_val = round(val_fraction * len(files))
     n_val = min(max(n_val, 1 if val_fraction > 0 else 0), len(files) - 1)
     val = sorted(files[i] for i in order[:n_val])
     train = sorted(files[i] for i in order[n_val:])
@@ -134,12 +139,28 @@ def split_episode_files(directory: str | Path, val_fraction: float, seed: int) -
 
 
 def load_episodes(files: list[Path], max_frames: int = 0) -> list[Episode]:
-    """Read episodes in order, stopping once `max_frames` observations are loaded (0: no cap)."""
+    """Read episodes in order, stopping once `max_frames` observations are loaded (0: no cap).
+
+    Raises DataError naming the file for an episode that cannot be read or trained on (NaN or
+    Inf in its actions or states), before any training starts."""
     episodes, total = [], 0
     for path in files:
         if max_frames and total >= max_frames:
             break
-        episode = read_episode(path)
+        try:
+            episode = read_episode(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
+        check_finite(episode, path)
         episodes.append(episode)
         total += len(episode.observations)
     return episodes
+
+
+def check_finite(episode: Episode, path: Path) -> None:
+    """Raise DataError naming `path` and the first bad step when actions or states hold NaN or Inf."""
+    for name, values in (("actions", episode.actions), ("states", episode.states)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            step = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{path}: {name} hold NaN or Inf (first at step {step}); remove or re-record this episode")

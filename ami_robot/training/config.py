@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ami_robot.config import ConfigError, load_yaml
+from ami_robot.config import ConfigError, check_settings, load_yaml, setting
 from ami_robot.world_model.model import WorldModelConfig
 from ami_robot.world_model.sigreg import SIGRegConfig
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+"""Where training runs: "auto" takes cuda when a GPU is visible, else cpu."""
 
 
 @dataclass(frozen=True)
@@ -20,36 +23,34 @@ class TrainConfig:
     reg_weight is the one weight to tune: loss = prediction + reg_weight * regulariser.
     """
 
-    model: WorldModelConfig = field(default_factory=WorldModelConfig)
-    steps: int = 4000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 200
-    min_lr_fraction: float = 0.1
-    grad_clip: float = 1.0
-    horizon: int = 1
-    rollout: bool = False
-    regularizer: Literal["sigreg", "vicreg"] = "sigreg"
-    reg_weight: float = 0.02
-    sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
-    eval_every: int = 500
-    val_fraction: float = 0.1
-    val_windows: int = 512
-    probe_frames: int = 2048
-    probe_ridge: float = 1e-3
-    max_frames: int = 0
-    seed: int = 0
-    device: str = "auto"
+    model: WorldModelConfig = setting(default_factory=WorldModelConfig, help="encoder and predictor architecture")
+    steps: int = setting(4000, help="total optimisation steps", low=1)
+    batch_size: int = setting(64, help="windows per optimisation step", low=1)
+    lr: float = setting(1e-3, help="peak learning rate (AdamW)", low=0.0, low_open=True)
+    weight_decay: float = setting(1e-4, help="AdamW weight decay", low=0.0)
+    warmup_steps: int = setting(200, help="steps of linear learning-rate warm-up", low=0)
+    min_lr_fraction: float = setting(
+        0.1, help="final learning rate as a fraction of lr (cosine decay)", low=0.0, high=1.0
+    )
+    grad_clip: float = setting(1.0, help="gradient norm clip (0: none)", low=0.0)
+    horizon: int = setting(1, help="predicted steps per window", low=1)
+    rollout: bool = setting(False, help="train multi-step on the model's own predictions (else teacher forcing)")
+    regularizer: Literal["sigreg", "vicreg"] = setting("sigreg", help="anti-collapse regulariser")
+    reg_weight: float = setting(0.02, help="weight of the regulariser against the prediction loss", low=0.0)
+    sigreg: SIGRegConfig = setting(default_factory=SIGRegConfig, help="SIGReg settings")
+    eval_every: int = setting(500, help="validate and checkpoint every N steps", low=1)
+    val_fraction: float = setting(
+        0.1, help="share of episodes held out for validation", low=0.0, high=1.0, high_open=True
+    )
+    val_windows: int = setting(512, help="validation windows per evaluation", low=1)
+    probe_frames: int = setting(2048, help="frames of the linear state probe", low=0)
+    probe_ridge: float = setting(1e-3, help="ridge penalty of the linear state probe", low=0.0)
+    max_frames: int = setting(0, help="cap on training frames held in memory (0: all)", low=0)
+    seed: int = setting(0, help="seed of the data split, sampling and initialisation", low=0)
+    device: DeviceName = setting("auto", help="training device")
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "horizon", "eval_every", "val_windows"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.regularizer not in ("sigreg", "vicreg"):
-            raise ValueError(f"regularizer must be 'sigreg' or 'vicreg', got {self.regularizer!r}")
+        check_settings(self)
 
 
 def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
