@@ -12,6 +12,8 @@ nodes in `ami_robot.ros` wrap the same pieces one per node.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ami_robot.actor import Actor, BrainCommand
@@ -86,10 +88,10 @@ class BrainPolicy:
         self.brain = brain
         self.now_s = 0.0
 
-    def reset(self, info) -> None:
+    def reset(self, info: dict[str, Any]) -> None:
         self.brain.reset()
         self.brain.set_goal(info["goal_observation"])
 
-    def act(self, observation: np.ndarray, info) -> np.ndarray:
+    def act(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         self.now_s += 1.0 / self.brain.settings.control_rate_hz
         return self.brain.act(observation, self.now_s).action

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import signal
 import sys
 
@@ -41,12 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
+    configure_logging()
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
     except AmiRobotError as exc:
         print(f"ami-robot {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+
+
+def configure_logging() -> None:
+    """The library's log records on stderr, `ami_robot.module: message`; level from AMI_ROBOT_LOG_LEVEL
+    (default INFO). A command's own results go to stdout with print."""
+    level = os.environ.get("AMI_ROBOT_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def one_line(message: str) -> str:

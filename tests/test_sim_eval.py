@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 
+import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 import pytest
@@ -12,8 +15,9 @@ import ami_robot.data.episodes
 import ami_sim
 from ami_robot.cli import main
 from ami_robot.commands import evaluate as evaluate_command
+from ami_sim import evaluation
 from ami_sim.collect import CollectConfig, collect
-from ami_sim.evaluation import evaluate
+from ami_sim.evaluation import _frame_pairs_from_stream, evaluate, protocol_for, start_goal_pairs
 
 
 @pytest.mark.parametrize("name", ["tworoom", "pusht", "reacher"])
@@ -119,3 +123,109 @@ def test_a_new_policy_plugs_into_the_command(monkeypatch, tmp_path, capsys):
     assert policy.calls == 14 and policy.goal_shapes == {(64, 64, 3)}
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["policy"] == "planner" and metrics["successes"] == 0 and metrics["mean_plan_ms"] >= 0
+
+
+class RecordingEnv(gym.Wrapper):
+    """Records the reset seed and the states of every episode."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.seeds, self.episodes = [], []
+
+    def reset(self, *, seed=None, options=None):
+        observation, info = self.env.reset(seed=seed, options=options)
+        self.seeds.append(seed)
+        self.episodes.append([info["state"]])
+        return observation, info
+
+    def step(self, action):
+        result = self.env.step(action)
+        self.episodes[-1].append(result[-1]["state"])
+        return result
+
+
+def locate(pair, episodes, offset):
+    """(episode, frame) of every place where `pair` is (states[t], states[t + offset]) of one episode."""
+    start, goal = (np.asarray(s, np.float32) for s in pair)
+    return [
+        (e, t)
+        for e, states in enumerate(episodes)
+        for t in range(len(states) - offset)
+        if np.array_equal(states[t], start) and np.array_equal(states[t + offset], goal)
+    ]
+
+
+@pytest.mark.parametrize("name", ["lewm", "long"])
+def test_tworoom_pairs_are_offset_steps_apart_on_held_out_trajectories(name):
+    protocol = protocol_for("tworoom", name)
+    env = RecordingEnv(ami_sim.make_env("tworoom", max_episode_steps=400))
+    pairs = start_goal_pairs("tworoom", 6, protocol, seed=3, env=env)
+    assert min(env.seeds) == protocol.held_out_seed >= 10_000, "seeds disjoint from the collection's 0, 1, ..."
+    for pair in pairs:
+        assert locate(pair, env.episodes, protocol.goal_offset_steps), "goal offset steps after the start"
+    assert all(len(states) <= (protocol.trajectory_steps or 100) + 1 for states in env.episodes)
+
+
+def test_frame_sampling_favours_long_trajectories_as_a_dataset_would():
+    """Trajectories with 1 and 9 valid starts: drawing frames uniformly picks the long one 9 times as often."""
+    offset = 5
+    short, long = np.zeros((offset + 1, 2)), np.ones((offset + 9, 2))
+    pairs = _frame_pairs_from_stream(
+        itertools.cycle([short, long]), 4000, offset, max_frames=offset + 9, rng=np.random.default_rng(0)
+    )
+    from_long = np.mean([p[0][0] == 1.0 for p in pairs])
+    assert 0.88 < from_long < 0.92
+
+
+def test_frame_pairs_from_a_dataset_are_distinct_frames_of_one_episode(tmp_path):
+    collect(
+        CollectConfig(env="tworoom", episodes=6, out=tmp_path, noise=2.0, repeat_probability=0.05, workers=1),
+        progress=False,
+    )
+    episodes = [e.states for e in ami_robot.data.episodes.iter_episodes(tmp_path)]
+    protocol = dataclasses.replace(protocol_for("tworoom"), goal_offset_steps=5)
+    env = ami_sim.make_env("tworoom")
+    pairs = start_goal_pairs("tworoom", 12, protocol, seed=0, env=env, dataset_dir=tmp_path)
+    places = [locate(pair, episodes, 5) for pair in pairs]
+    assert all(places), "each goal is the frame 5 steps after its start, in the same episode"
+    assert len({p[0] for p in places}) == 12, "frames drawn without replacement"
+
+
+class StraightRight:
+    def reset(self, info):
+        pass
+
+    def act(self, observation, info):
+        return np.array([1.0, 0.0], np.float32)
+
+
+def test_success_counts_at_any_step_of_the_budget(monkeypatch):
+    start, goal = np.array([0.2, 0.75]), np.array([0.3, 0.75])
+    monkeypatch.setattr(evaluation, "start_goal_pairs", lambda *args, **kwargs: [(start, goal)])
+    result = evaluate("tworoom", StraightRight(), episodes=1)
+    record = result.records[0]
+    assert record.success and record.steps < 10, "passing within 16 px of the goal is a success"
+
+
+def test_eval_command_selects_the_long_protocol(tmp_path, capsys):
+    json_path = tmp_path / "m.json"
+    rc = main(
+        [
+            "eval",
+            "--env",
+            "tworoom",
+            "--policy",
+            "expert",
+            "--episodes",
+            "2",
+            "--protocol",
+            "long",
+            "--json",
+            str(json_path),
+        ]
+    )
+    assert rc == 0 and "long: goal 100 steps ahead, 150 allowed" in capsys.readouterr().out
+    protocol = json.loads(json_path.read_text())["protocol"]
+    assert (protocol["name"], protocol["goal_offset_steps"], protocol["step_budget"]) == ("long", 100, 150)
+    assert main(["eval", "--env", "pusht", "--policy", "random", "--protocol", "long"]) == 2
+    assert "unknown protocol 'long' for pusht" in capsys.readouterr().err

@@ -1,12 +1,16 @@
 """Scripted experts reach goals 25 (Reacher: 15) steps ahead on held-out expert trajectories (the
-LeWorldModel protocol of ami_sim.evaluation) at least 95% of the time; random actions rarely do."""
+LeWorldModel protocol of ami_sim.evaluation) at least 95% of the time; random actions rarely do
+(TwoRoom: as often as in the published protocol); the expert's noise model."""
 
 from __future__ import annotations
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 import ami_sim
-from ami_sim.evaluation import PROTOCOLS, evaluate, wilson_interval
+from ami_sim.evaluation import PROTOCOLS, evaluate, protocol_for, wilson_interval
+from ami_sim.policies import ExpertPolicy
 
 EPISODES = {"tworoom": 60, "pusht": 40, "reacher": 40}
 
@@ -21,12 +25,74 @@ def test_expert_succeeds_at_least_95_percent(name):
     assert result.mean_steps_to_success <= PROTOCOLS[name].step_budget
 
 
-@pytest.mark.parametrize("name, ceiling", [("tworoom", 0.2), ("pusht", 0.2), ("reacher", 0.6)])
+def test_tworoom_expert_reaches_long_horizon_goals():
+    result = evaluate("tworoom", ami_sim.make_expert("tworoom", seed=0), episodes=20, seed=0, protocol_name="long")
+    assert result.protocol.goal_offset_steps == 100 and result.protocol.step_budget == 150
+    assert result.successes == 20
+
+
+def test_tworoom_expert_crosses_to_the_other_room():
+    """Through the door to any goal in the other room; 150 steps, since a goal just beside a door post
+    means sliding along the post (36 steps at the median)."""
+    env = ami_sim.make_env("tworoom", goal_in_other_room=True, max_episode_steps=150)
+    expert = ami_sim.make_expert("tworoom", env=env)
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        for _ in range(150):
+            _, _, terminated, _, info = env.step(expert.act(None, info))
+            if terminated:
+                break
+        assert info["success"], f"seed {seed}: stuck at {info['state']} with the goal at {info['goal_state']}"
+
+
+def test_tworoom_random_matches_the_published_random_rate():
+    """LeWorldModel's random policy reaches about 26% of TwoRoom goals at 25 / 50 steps."""
+    result = evaluate("tworoom", ami_sim.make_random("tworoom", seed=0), episodes=300, seed=0, policy_name="random")
+    low, high = result.ci95
+    assert low <= 0.26 <= high, f"random {result.successes}/300, 95% CI {low:.3f}-{high:.3f}"
+
+
+@pytest.mark.parametrize("name, ceiling", [("pusht", 0.2), ("reacher", 0.6)])
 def test_random_policy_is_much_worse(name, ceiling):
     result = evaluate(name, ami_sim.make_random(name, seed=0), episodes=30, seed=0, policy_name="random")
     assert result.success_rate <= ceiling, (
         f"{name}: random actions succeed {result.successes}/30, the goals are too easy"
     )
+
+
+class ConstantController:
+    def reset(self) -> None:
+        pass
+
+    def action(self, state, goal_state):
+        return np.array([0.5, -0.5])
+
+
+def test_expert_noise_then_repeats_the_previous_action():
+    box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    info = {"state": np.zeros(2), "goal_state": np.zeros(2)}
+    always = ExpertPolicy(ConstantController(), box, noise=2.0, seed=0, repeat_probability=1.0)
+    always.reset(info)
+    first = always.act(None, info)
+    assert all(np.array_equal(always.act(None, info), first) for _ in range(20))
+    sometimes = ExpertPolicy(ConstantController(), box, noise=0.1, seed=0, repeat_probability=0.05)
+    sometimes.reset(info)
+    actions = np.stack([sometimes.act(None, info) for _ in range(4000)])
+    repeats = np.mean(np.all(actions[1:] == actions[:-1], axis=1))
+    assert 0.04 < repeats < 0.06
+    published = ExpertPolicy(ConstantController(), box, noise=2.0, seed=0, repeat_probability=0.05)
+    actions = np.stack([published.act(None, info) for _ in range(4000)])
+    assert np.all(np.abs(actions) <= 1.0) and 0.6 < actions[:, 0].std() < 0.9, "noise std 2.0, clipped to the box"
+    sometimes.reset(info)
+    assert sometimes._last_action is None, "no repeat across episodes"
+    with pytest.raises(ValueError, match="repeat_probability"):
+        ExpertPolicy(ConstantController(), box, repeat_probability=1.5)
+
+
+def test_tworoom_protocol_uses_the_published_data_noise():
+    protocol = protocol_for("tworoom")
+    assert (protocol.expert_noise, protocol.expert_repeat_probability) == (2.0, 0.05)
+    assert (protocol.goal_offset_steps, protocol.step_budget) == (25, 50)
 
 
 def test_noisy_expert_is_deterministic_under_its_seed():

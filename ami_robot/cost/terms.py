@@ -25,7 +25,8 @@ class CostInputs:
 
 
 class CostTerm(Protocol):
-    weight: float
+    @property
+    def weight(self) -> float: ...
 
     def __call__(self, x: CostInputs) -> torch.Tensor:
         """Weighted cost (N,)."""

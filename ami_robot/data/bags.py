@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class BagImportConfig:
     min_episode_frames: int = 2
 
 
-def _stamp_ns(message: object, receive_ns: int) -> int:
+def _stamp_ns(message: Any, receive_ns: int) -> int:
     header = getattr(message, "header", None)
     if header is None:
         return receive_ns
@@ -53,7 +54,7 @@ def _stamp_ns(message: object, receive_ns: int) -> int:
     return ns if ns > 0 else receive_ns
 
 
-def decode_image(message: object, msgtype: str) -> np.ndarray:
+def decode_image(message: Any, msgtype: str) -> np.ndarray:
     """An Image or CompressedImage message -> uint8 RGB (H, W, 3)."""
     import cv2
 
@@ -83,7 +84,7 @@ def _center_square(image: np.ndarray) -> np.ndarray:
     return image[top : top + side, left : left + side]
 
 
-def decode_action(message: object, msgtype: str, twist_fields: tuple[str, ...]) -> np.ndarray:
+def decode_action(message: Any, msgtype: str, twist_fields: tuple[str, ...]) -> np.ndarray:
     """A command message -> float32 action vector."""
     if msgtype in TWIST_TYPES:
         twist = message.twist if msgtype.endswith("Stamped") else message

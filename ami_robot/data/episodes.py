@@ -57,7 +57,8 @@ class Episode:
             raise ValueError(f"actions must be (T, A), got {self.actions.shape}")
         if len(self.observations) != t + 1 or len(self.states) != t + 1:
             raise ValueError(
-                f"need T+1 observations and states for T={t} actions, got {len(self.observations)} and {len(self.states)}"
+                f"need T+1 observations and states for T={t} actions, "
+                f"got {len(self.observations)} and {len(self.states)}"
             )
         if self.rewards is None:
             self.rewards = np.zeros(t, dtype=np.float32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import sys
 import time
@@ -25,6 +26,7 @@ from torch import nn
 
 from ami_robot.config import ConfigError, to_dict
 from ami_robot.data.windows import EpisodeWindows, Windows, load_episodes, split_episode_files
+from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.distributed import average_buffers, init_distributed, rank_device
 from ami_robot.training.metrics import evaluate, probe_frames
@@ -37,6 +39,8 @@ from ami_robot.world_model.checkpoint import (
     save_checkpoint,
 )
 from ami_robot.world_model.model import WorldModel, WorldModelConfig
+
+logger = logging.getLogger(__name__)
 
 
 def _model_config_for_data(config: TrainConfig, train: EpisodeWindows) -> WorldModelConfig:
@@ -86,8 +90,9 @@ def _prepare_data(data_dir: str | Path, config: TrainConfig) -> _Data:
     )
     val_set.use_action_normalisation(train_set.action_stats.mean, train_set.action_stats.std)
     if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(
-            f"{data_dir}: episodes too short for windows of {m.history}+{config.horizon} frames at frameskip {m.frameskip}"
+        raise DataError(
+            f"{data_dir}: episodes too short for windows of {m.history}+{config.horizon} frames "
+            f"at frameskip {m.frameskip}"
         )
     rng = np.random.default_rng([config.seed, 1])
     val_windows = val_set.windows(
@@ -99,7 +104,7 @@ def _prepare_data(data_dir: str | Path, config: TrainConfig) -> _Data:
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     resume: bool = False,
     json_path: str | Path | None = None,
     progress: bool = True,
@@ -110,6 +115,7 @@ def train(
     Returns the final validation metrics (also written to `json_path` on rank 0). `stop_at`
     ends the run early at that step with a resumable checkpoint, as an interruption would.
     """
+    config = config or TrainConfig()
     out_dir = Path(out_dir)
     device_kind = (
         "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
@@ -129,7 +135,8 @@ def train(
         model = load_checkpoint(out_dir)
         if model.config != model_config:
             raise ConfigError(
-                f"{out_dir}: the checkpoint's model config differs from this run's; resume with the same config and data"
+                f"{out_dir}: the checkpoint's model config differs from this run's; "
+                "resume with the same config and data"
             )
         start_step, history_log = state.step, state.history
     else:
@@ -200,7 +207,7 @@ def train(
                 if bar is not None:
                     bar.write(line, file=sys.stderr)
                 else:
-                    print(line, file=sys.stderr, flush=True)
+                    logger.info(line)
             checkpoint(done, metrics)
     if bar is not None:
         bar.close()

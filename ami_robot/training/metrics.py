@@ -67,7 +67,7 @@ def evaluate(
     model: WorldModel,
     val: Windows,
     probe_train: tuple[torch.Tensor, torch.Tensor] | None = None,
-    sigreg_config: SIGRegConfig = SIGRegConfig(),
+    sigreg_config: SIGRegConfig | None = None,
     probe_ridge: float = 1e-3,
 ) -> dict[str, float | None]:
     """Health metrics on validation windows; `probe_train` = (observations, states) for the probe."""
@@ -95,7 +95,7 @@ def evaluate(
         std_min=float(std.min()),
         std_mean=float(std.mean()),
         std_max=float(std.max()),
-        sigreg=float(sigreg(frames, step=0, config=sigreg_config, reduce_across_processes=False)),
+        sigreg=float(sigreg(frames, step=0, config=sigreg_config or SIGRegConfig(), reduce_across_processes=False)),
         probe_r2=None,
     )
     if probe_train is not None and val.states.shape[-1] > 0:

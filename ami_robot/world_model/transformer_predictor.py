@@ -48,9 +48,10 @@ class AdaLNZeroBlock(nn.Module):
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
-        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
-        nn.init.zeros_(self.modulation[1].weight)
-        nn.init.zeros_(self.modulation[1].bias)
+        modulation = nn.Linear(width, 6 * width)
+        nn.init.zeros_(modulation.weight)
+        nn.init.zeros_(modulation.bias)
+        self.modulation = nn.Sequential(nn.SiLU(), modulation)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition).chunk(6, dim=-1)
@@ -72,11 +73,12 @@ class TransformerPredictor(nn.Module):
         self.embed_action = nn.Sequential(nn.Linear(config.action_dim, w), nn.SiLU(), nn.Linear(w, w))
         self.blocks = nn.ModuleList(AdaLNZeroBlock(w, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
-        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(w, 2 * w))
+        final_modulation = nn.Linear(w, 2 * w)
         self.out = nn.Linear(w, config.latent_dim)
-        for layer in (self.final_modulation[1], self.out):
+        for layer in (final_modulation, self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.final_modulation = nn.Sequential(nn.SiLU(), final_modulation)
 
     def forward(self, z_history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         if z_history.dim() == 2:

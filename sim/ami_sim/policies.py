@@ -33,26 +33,43 @@ class Controller(Protocol):
 
 
 class ExpertPolicy:
-    """A scripted controller plus Gaussian action noise of std `noise` (in action units), clipped to the box."""
+    """A scripted controller plus the noise model of the published data collection: Gaussian action noise
+    of std `noise` (action units), then, with probability `repeat_probability`, the previous action
+    again instead; clipped to the action box."""
 
     def __init__(
-        self, controller: Controller, action_space: gym.spaces.Box, noise: float = 0.0, seed: int | None = None
+        self,
+        controller: Controller,
+        action_space: gym.spaces.Box,
+        noise: float = 0.0,
+        seed: int | None = None,
+        repeat_probability: float = 0.0,
     ):
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
+        if not 0 <= repeat_probability <= 1:
+            raise ValueError(f"repeat_probability must be in [0, 1], got {repeat_probability}")
         self.controller = controller
         self.action_space = action_space
         self.noise = noise
+        self.repeat_probability = repeat_probability
         self.rng = np.random.default_rng(seed)
+        self._last_action: np.ndarray | None = None
 
     def reset(self, info: Mapping[str, Any]) -> None:
         self.controller.reset()
+        self._last_action = None
 
     def act(self, observation: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
         action = np.asarray(self.controller.action(info["state"], info["goal_state"]), dtype=np.float64)
         if self.noise > 0:
             action = action + self.rng.normal(0.0, self.noise, size=action.shape)
-        return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+        if self.repeat_probability > 0 and self._last_action is not None:
+            if self.rng.random() < self.repeat_probability:
+                action = self._last_action
+        action = np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+        self._last_action = action
+        return action
 
 
 class RandomPolicy:

@@ -25,12 +25,14 @@ class SimSpec:
 SPECS: dict[str, SimSpec] = {
     spec.name: spec
     for spec in (
-        SimSpec("tworoom", "ami_sim/TwoRoom-v0", "ami_sim.tworoom:TwoRoomEnv", "ami_sim.tworoom:TwoRoomExpert", 100),
+        SimSpec("tworoom", "ami_sim/TwoRoom-v1", "ami_sim.tworoom:TwoRoomEnv", "ami_sim.tworoom:TwoRoomExpert", 100),
         SimSpec("pusht", "ami_sim/PushT-v0", "ami_sim.pusht:PushTEnv", "ami_sim.pusht:PushTExpert", 200),
         SimSpec("reacher", "ami_sim/Reacher-v0", "ami_sim.reacher:ReacherEnv", "ami_sim.reacher:ReacherExpert", 100),
     )
 }
 ENV_NAMES: tuple[str, ...] = tuple(SPECS)
+FORMER_VERSIONS: dict[str, str] = {"ami_sim/TwoRoom-v0": "ami_sim.tworoom:make_tworoom_v0"}
+"""Gymnasium ids of earlier versions kept for models trained on them -> entry point."""
 
 
 def register_envs() -> None:
@@ -38,6 +40,9 @@ def register_envs() -> None:
     for spec in SPECS.values():
         if spec.gym_id not in gym.registry:
             gym.register(spec.gym_id, entry_point=spec.env_entry_point, max_episode_steps=spec.max_episode_steps)
+    for gym_id, entry_point in FORMER_VERSIONS.items():
+        if gym_id not in gym.registry:
+            gym.register(gym_id, entry_point=entry_point, max_episode_steps=SPECS["tworoom"].max_episode_steps)
 
 
 def spec(name: str) -> SimSpec:
@@ -58,9 +63,15 @@ def _load(entry_point: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def make_expert(name: str, noise: float = 0.0, seed: int | None = None, env: gym.Env | None = None) -> ExpertPolicy:
-    """The scripted expert of `name` with Gaussian action noise `noise`, for `env`'s geometry
-    (the default geometry when `env` is None)."""
+def make_expert(
+    name: str,
+    noise: float = 0.0,
+    seed: int | None = None,
+    env: gym.Env | None = None,
+    repeat_probability: float = 0.0,
+) -> ExpertPolicy:
+    """The scripted expert of `name` with Gaussian action noise `noise` and action repeats with
+    probability `repeat_probability`, for `env`'s geometry (the default geometry when `env` is None)."""
     s = spec(name)
     own_env = env is None
     env = make_env(name) if own_env else env
@@ -68,7 +79,7 @@ def make_expert(name: str, noise: float = 0.0, seed: int | None = None, env: gym
     action_space = env.action_space
     if own_env:
         env.close()
-    return ExpertPolicy(controller, action_space, noise=noise, seed=seed)
+    return ExpertPolicy(controller, action_space, noise=noise, seed=seed, repeat_probability=repeat_probability)
 
 
 def make_random(name: str, seed: int | None = None, env: gym.Env | None = None) -> RandomPolicy:
