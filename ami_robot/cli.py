@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import signal
 import sys
 
 from ami_robot.errors import AmiRobotError
+from ami_robot.runtime import configure_logging
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("ami_robot.commands.collect", "collect episodes from a simulated robot into a dataset"),
@@ -50,17 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     except AmiRobotError as exc:
         print(f"ami-robot {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
-
-
-def configure_logging() -> None:
-    """The library's log records on stderr, `ami_robot.module: message`; level from AMI_ROBOT_LOG_LEVEL
-    (default INFO). A command's own results go to stdout with print."""
-    level = os.environ.get("AMI_ROBOT_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def one_line(message: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,9 @@ from std_msgs.msg import Float32  # noqa: E402
 
 from ami_robot.perception import EncoderConfig  # noqa: E402
 from ami_robot.ros.conversions import numpy_to_image  # noqa: E402
+from ami_robot.ros.executables import node_command  # noqa: E402
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED  # noqa: E402
+from ami_robot.runtime import spawn, stop_process_groups  # noqa: E402
 from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -60,12 +61,6 @@ def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
     return directory
 
 
-def _die_with_parent() -> None:
-    import ctypes
-
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
-
-
 def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, ...] = ()) -> subprocess.Popen:
     overrides = log.with_suffix(".yaml")
     overrides.write_text(f"""/**:
@@ -80,37 +75,15 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
     control_rate_hz: 20.0
     safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: {DEADLINE_S}}}
 """)
-    argv = [
-        sys.executable,
-        "-m",
-        "ami_robot.ros.brain_node",
-        *extra,
-        "--ros-args",
-        "--params-file",
-        str(REPO / "launch" / "params" / "brain.yaml"),
-        "--params-file",
-        str(overrides),
-        *ros_args,
-    ]
-    with log.open("w") as out:
-        return subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+    brain_yaml = REPO / "launch" / "params" / "brain.yaml"
+    argv = node_command(
+        "ami_robot.ros.brain_node", brain_yaml, "--params-file", str(overrides), *ros_args, node_args=extra
+    )
+    return spawn(argv, log, os.environ)
 
 
 def stop_process(proc: subprocess.Popen, signum: int = signal.SIGINT) -> int:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signum)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+    stop_process_groups([proc], escalation=((signum, 30.0), (signal.SIGKILL, 5.0)))
     return proc.returncode
 
 

@@ -15,13 +15,14 @@ from ami_robot.ros.conversions import (
     array_to_msg,
     event_to_settings,
     image_to_numpy,
+    latent_to_msg,
     msg_to_array,
+    msg_to_latent,
     numpy_to_image,
     plan_to_path,
     settings_to_event,
     twist_to_action,
 )
-from ami_robot.ros.node_base import latent_to_msg, msg_to_latent
 
 STAMP = Time(sec=12, nanosec=5)
 

@@ -164,3 +164,27 @@ def test_node_processes_run_torch_on_one_thread_unless_told(monkeypatch: pytest.
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", value)
     assert default_torch_threads() == threads
+
+
+@pytest.mark.parametrize(
+    ("module", "argument", "named"),
+    [
+        ("ami_robot.ros.configurator_node", "backend:=gpu", "backend"),
+        ("ami_robot.ros.planner_node", "command_type:=bogus", "command_type"),
+        ("ami_sim.ros.robot_node", "env:=mars", "env"),
+    ],
+)
+def test_a_node_that_refuses_its_start_up_values_says_why_in_one_line(module, argument, named) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--ros-args", "-p", argument],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert len(lines) == 1 and named in lines[0], run.stderr[-3000:]
+    assert "Traceback" not in run.stderr

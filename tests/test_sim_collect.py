@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +110,63 @@ def test_interrupted_collect_keeps_finished_episodes(tmp_path, stop, workers):
         assert len(episode) >= 1 and episode.observations.shape[1:] == (64, 64, 3)
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["interrupted"] and metrics["episodes"] == len(files)
+
+
+def descendants(pid: int) -> list[int]:
+    """Live processes below `pid` (children, grandchildren, ...)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their parent on Linux")
+def test_killed_collect_takes_its_workers_along_and_the_next_run_rebuilds_the_index(tmp_path):
+    """SIGKILL leaves no cleanup to the parent: the kernel must stop the workers (they used to collect
+    every remaining episode, then block forever on a full queue, holding their semaphores)."""
+    out = tmp_path / "data"
+    command = [sys.executable, "-m", "ami_robot.cli", "collect", "--env", "tworoom", "--episodes", "100000"]
+    command += ["--max-steps", "20", "--out", str(out), "--workers", "2", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not out.is_dir() or len(dataset.episode_files(out)) < 4):
+            assert process.poll() is None
+            time.sleep(0.1)
+        workers = descendants(process.pid)
+        assert len(workers) >= 2 and len(dataset.episode_files(out)) >= 4, "collect is running with its workers"
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(running(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if running(pid)], "workers outlived the killed collect"
+    finally:
+        for pid in [process.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    finished = len(dataset.episode_files(out))
+    requested = 2 * finished + 1  # beyond the highest index either worker reached
+    config = CollectConfig(env="tworoom", episodes=requested, out=out, workers=1, max_steps=20)
+    summary = collect(config, progress=False)
+    assert summary.episodes == requested and summary.new_episodes == requested - finished
+    assert not list(out.glob(".*tmp*")), "half-written files of the killed run are removed"
+    assert dataset.read_index(out)["episodes"] == [f.name for f in dataset.episode_files(out)]

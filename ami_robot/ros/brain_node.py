@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ami_robot.ros.configurator_node import ConfiguratorNode
 from ami_robot.ros.memory_node import MemoryNode
-from ami_robot.ros.node_base import run_nodes
 from ami_robot.ros.perception_node import PerceptionNode
 from ami_robot.ros.planner_node import PlannerNode
+from ami_robot.ros.runtime import run_nodes
 
 NODES = (ConfiguratorNode, PerceptionNode, PlannerNode, MemoryNode)
 

@@ -18,9 +18,10 @@ from ami_robot.configurator import Configurator
 from ami_robot.errors import ImageError
 from ami_robot.perception.latent_encoder import LatentEncoder
 from ami_robot.ros import params as P
-from ami_robot.ros.conversions import image_to_numpy, settings_to_event
-from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, latent_to_msg, run_nodes
+from ami_robot.ros.conversions import image_to_numpy, latent_to_msg, settings_to_event
+from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import LATCHED
+from ami_robot.ros.runtime import run_nodes
 from ami_robot.world_model.checkpoint import load_model
 
 PUBLISHED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)

@@ -7,6 +7,10 @@ accepted here; the encoder resizes them to the model's `image_size`.
 
 Twist commands: action[0] -> linear.x, action[1] -> linear.y, action[2] -> angular.z (as many
 as the action has, at most 3). For TwoRoom this is the point robot's velocity (x, y).
+
+Latents travel as sensor_msgs/Image with encoding 32FC1, height 1 and width D, carrying the header
+(stamp, frame) of the camera image they were encoded from, so the planner knows the age of what it
+acts on.
 """
 
 from __future__ import annotations
@@ -64,6 +68,31 @@ def numpy_to_image(pixels: np.ndarray, stamp: Time, frame_id: str = "camera") ->
     msg.step = msg.width * 3
     msg.data = pixels.tobytes()
     return msg
+
+
+def latent_to_msg(z: np.ndarray, header: Header) -> Image:
+    """Latent (D,) -> sensor_msgs/Image 32FC1, 1 x D, with the camera image's header."""
+    z = np.ascontiguousarray(z, dtype="<f4").reshape(-1)
+    return Image(
+        header=header, height=1, width=z.size, encoding="32FC1", is_bigendian=0, step=4 * z.size, data=z.tobytes()
+    )
+
+
+def msg_to_latent(msg: Image, latent_dim: int) -> np.ndarray:
+    """Inverse of `latent_to_msg`: float32 (latent_dim,); checks encoding, size and finiteness."""
+    if msg.encoding != "32FC1" or msg.height != 1 or msg.width != latent_dim or len(msg.data) != 4 * latent_dim:
+        raise ConversionError(
+            f"expected a 1 x {latent_dim} 32FC1 latent, got {msg.height} x {msg.width} {msg.encoding}"
+        )
+    z = np.frombuffer(msg.data, dtype="<f4").astype(np.float32)
+    if not np.all(np.isfinite(z)):
+        raise ConversionError("latent holds a non-finite value")
+    return z
+
+
+def stamp_s(header: Header) -> float:
+    """A header's stamp in seconds."""
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 def array_to_msg(values: np.ndarray, label: str = "") -> Float32MultiArray:

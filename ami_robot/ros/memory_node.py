@@ -16,9 +16,10 @@ from std_msgs.msg import Float32, Float32MultiArray
 
 from ami_robot.memory import ShortTermMemory
 from ami_robot.ros import params as P
-from ami_robot.ros.conversions import ConversionError, event_to_settings, msg_to_array
-from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, msg_to_latent, run_nodes
+from ami_robot.ros.conversions import ConversionError, event_to_settings, msg_to_array, msg_to_latent
+from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import EVENTS, LATCHED, LATEST
+from ami_robot.ros.runtime import run_nodes
 from ami_robot.world_model.checkpoint import load_model
 
 

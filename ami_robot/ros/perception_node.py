@@ -15,9 +15,10 @@ from sensor_msgs.msg import Image
 from ami_robot.errors import ImageError
 from ami_robot.perception.latent_encoder import LatentEncoder
 from ami_robot.ros import params as P
-from ami_robot.ros.conversions import event_to_settings, image_to_numpy
-from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode, latent_to_msg, run_nodes
+from ami_robot.ros.conversions import event_to_settings, image_to_numpy, latent_to_msg
+from ami_robot.ros.node_base import FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import CAMERA, LATCHED, LATEST
+from ami_robot.ros.runtime import run_nodes
 from ami_robot.world_model.checkpoint import load_model
 
 

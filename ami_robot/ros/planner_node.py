@@ -30,9 +30,18 @@ from ami_robot.actor.safety import StopReason
 from ami_robot.config import ConfigError
 from ami_robot.configurator import BrainSettings
 from ami_robot.ros import params as P
-from ami_robot.ros.conversions import ConversionError, action_to_twist, array_to_msg, event_to_settings, plan_to_path
-from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode, msg_to_latent, run_nodes, stamp_s
+from ami_robot.ros.conversions import (
+    ConversionError,
+    action_to_twist,
+    array_to_msg,
+    event_to_settings,
+    msg_to_latent,
+    plan_to_path,
+    stamp_s,
+)
+from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
+from ami_robot.ros.runtime import run_nodes
 from ami_robot.world_model.checkpoint import load_model
 
 CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)

@@ -3,9 +3,11 @@
 Each worker process owns one environment; episode i is reset with seed `seed + i`, so a dataset is
 reproducible whatever the number of workers. Workers write each finished episode atomically
 (temporary file, then rename); the parent rewrites `dataset.json` as episodes finish (at most every
-0.5 s) and at the end. On Ctrl-C or
-SIGTERM the workers are stopped, half-written temporary files removed, and the index rewritten:
-every finished episode stays. Running again into the same directory collects only the missing ones.
+0.5 s) and at the end. On Ctrl-C or SIGTERM the workers are stopped, half-written temporary files
+removed, and the index rewritten: every finished episode stays. Should the parent die without
+cleaning up (SIGKILL, out of memory), the kernel stops the workers too (`die_with_parent`).
+Running again into the same directory removes what is half-written, rebuilds the index from the
+episode files, and collects only the missing ones.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ami_robot.data import episodes as dataset
+from ami_robot.runtime import die_with_parent, stop_on_signals
 from ami_sim.base import check_image_size
 from ami_sim.policies import Policy
 from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, spec
@@ -37,8 +40,9 @@ INDEX_PERIOD_S = 0.5  # dataset.json is rewritten at most this often while colle
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """What to collect. `noise`: expert action noise std; `mixed`: each episode is expert or random
-    with probability 1/2 (drawn from the episode seed); `max_steps`: None = the env's time limit."""
+    """What to collect. `noise`: expert action noise std; `repeat_probability`: chance that the expert
+    repeats its previous action; `mixed`: each episode is expert or random with probability 1/2 (drawn
+    from the episode seed); `max_steps`: None = the env's time limit."""
 
     env: str
     episodes: int
@@ -49,6 +53,7 @@ class CollectConfig:
     workers: int = 0
     image_size: int = 64
     max_steps: int | None = None
+    repeat_probability: float = 0.0
 
     def __post_init__(self) -> None:
         if self.env not in ENV_NAMES:
@@ -118,7 +123,13 @@ class _Worker:
         if name == "mixed":
             name = "expert" if np.random.default_rng([seed, 1]).random() < 0.5 else "random"
         if name == "expert":
-            return name, make_expert(self.config.env, noise=self.config.noise, seed=seed, env=self.env)
+            return name, make_expert(
+                self.config.env,
+                noise=self.config.noise,
+                seed=seed,
+                env=self.env,
+                repeat_probability=self.config.repeat_probability,
+            )
         return name, make_random(self.config.env, seed=seed, env=self.env)
 
     def __call__(self, index: int) -> tuple[int, int, bool]:
@@ -131,8 +142,10 @@ class _Worker:
         return index, len(episode), bool(episode.attrs["success"])
 
 
-def _worker_main(config: CollectConfig, indices: list[int], results: Any) -> None:
-    """Worker process: collect `indices`, report each episode on `results`, then "done" (or "error")."""
+def _worker_main(config: CollectConfig, indices: list[int], results: Any, parent_pid: int) -> None:
+    """Worker process: collect `indices`, report each episode on `results`, then "done" (or "error").
+    Ends when the parent process `parent_pid` dies."""
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     try:
         worker = _Worker(config)
@@ -154,7 +167,10 @@ class _WorkerProcesses:
         n = config.num_workers
         self.processes = [
             context.Process(
-                target=_worker_main, args=(config, todo[k::n], self.queue), daemon=True, name=f"collect-{k}"
+                target=_worker_main,
+                args=(config, todo[k::n], self.queue, os.getpid()),
+                daemon=True,
+                name=f"collect-{k}",
             )
             for k in range(n)
         ]
@@ -226,41 +242,33 @@ def collect(
     start = time.perf_counter()
     already = config.episodes - len(todo)
     bar = tqdm(total=config.episodes, initial=already, desc=f"collect {config.env}", unit="ep", disable=not progress)
-    # Ctrl-C and SIGTERM only set `stop`, checked between episodes: an exception raised from the
-    # handler could land in code that swallows it (a weakref callback) and the run would go on.
-    stop = threading.Event()
-    handles_signals = threading.current_thread() is threading.main_thread()
-    signals = (signal.SIGINT, signal.SIGTERM) if handles_signals else ()
-    previous = {signum: signal.getsignal(signum) for signum in signals}
-    for signum in signals:
-        signal.signal(signum, lambda signum, frame: stop.set())
-    workers = contextlib.ExitStack()  # closing it stops the workers, before the final index is written
-    try:
-        if config.num_workers == 1:
-            worker = _Worker(config)
-            workers.callback(worker.env.close)
-            results: Iterator[tuple[int, int, bool]] = map(worker, todo)
-        else:
-            results = workers.enter_context(_WorkerProcesses(config, todo)).results(stop)
-        last_index_write = time.monotonic()
-        for index, length, success in results:
-            steps += length
-            successes += success
-            if time.monotonic() - last_index_write > INDEX_PERIOD_S:
-                dataset.write_index(out, **info)
-                last_index_write = time.monotonic()
-            bar.update(1)
-            bar.set_postfix(success=f"{successes}/{bar.n - already}")
-            if on_episode is not None:
-                on_episode(index, length, success)
-            if stop.is_set():
-                break
-    finally:
-        workers.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        bar.close()
-        remove_partial_files(out)
-        dataset.write_index(out, **info)
+    # Ctrl-C and SIGTERM only set `stop`, checked between episodes (and restored once the index is written).
+    with stop_on_signals() as stop:
+        workers = contextlib.ExitStack()  # closing it stops the workers, before the final index is written
+        try:
+            if config.num_workers == 1:
+                worker = _Worker(config)
+                workers.callback(worker.env.close)
+                results: Iterator[tuple[int, int, bool]] = map(worker, todo)
+            else:
+                results = workers.enter_context(_WorkerProcesses(config, todo)).results(stop)
+            last_index_write = time.monotonic()
+            for index, length, success in results:
+                steps += length
+                successes += success
+                if time.monotonic() - last_index_write > INDEX_PERIOD_S:
+                    dataset.write_index(out, **info)
+                    last_index_write = time.monotonic()
+                bar.update(1)
+                bar.set_postfix(success=f"{successes}/{bar.n - already}")
+                if on_episode is not None:
+                    on_episode(index, length, success)
+                if stop.is_set():
+                    break
+        finally:
+            workers.close()
+            bar.close()
+            remove_partial_files(out)
+            dataset.write_index(out, **info)
     total = len(dataset.episode_files(out))
     return CollectSummary(total, total - len(done), steps, successes, time.perf_counter() - start, stop.is_set())

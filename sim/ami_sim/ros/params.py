@@ -1,9 +1,12 @@
 """The parameters of the simulated robot node (`sim_robot`), declared with the brain's ROS parameter
-interface (`ami_robot.ros.params.ParameterSpec`)."""
+interface (`ami_robot.ros.params.ParameterSpec`), and the episode protocol they select."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ami_robot.ros.params import ParameterSpec
+from ami_sim.evaluation import PROTOCOLS, EvalProtocol
 from ami_sim.registry import ENV_NAMES
 
 SIM_ROBOT = [
@@ -42,3 +45,14 @@ SIM_ROBOT = [
         max_value=100000,
     ),
 ]
+
+
+def episode_protocol(env: str, goal_offset: int = 0, step_budget: int = 0) -> EvalProtocol:
+    """The evaluation protocol of `env` with the robot's `goal_offset` and `step_budget` parameters
+    in place of its own (0 keeps the protocol's)."""
+    protocol = PROTOCOLS[env]
+    return dataclasses.replace(
+        protocol,
+        goal_offset_steps=goal_offset or protocol.goal_offset_steps,
+        step_budget=step_budget or protocol.step_budget,
+    )

@@ -2,28 +2,26 @@
 
 Publishes at `rate_hz`: `camera/image` (sensor_msgs/Image rgb8, sensor-data QoS), `robot/state`
 (std_msgs/Float32MultiArray, the true low-dimensional state) and `robot/status`
-(diagnostic_msgs/DiagnosticStatus: episode, steps, success, done, goal distance). Takes
+(diagnostic_msgs/DiagnosticStatus: episode, steps, success, done, goal distance; encoded by
+`ami_sim.ros.status.RobotStatus`). Takes
 `cmd_vel` (geometry_msgs/TwistStamped: linear.x, linear.y, angular.z -> action[0..2]) or
 `command` (std_msgs/Float32MultiArray) per `command_type`; a command older than
 `command_timeout_s` is replaced by the zero action (the robot's own watchdog).
 
 `robot/reset` (std_srvs/Trigger) starts the next episode: the start/goal pair comes from the
 evaluation protocol (`ami_sim.evaluation.start_goal_pairs`), and the goal image is published on
-`goal/image` (transient local). An episode ends on success or after the step budget; the robot then
-holds still and keeps publishing its camera.
+`goal/image` (transient local); the reply is a `ami_sim.ros.status.ResetReply`. An episode ends on
+success or after the step budget; the robot then holds still and keeps publishing its camera.
+`ami_sim.ros.client.SimRobotClient` is the other end.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 import time
 
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
@@ -32,9 +30,11 @@ from std_srvs.srv import Trigger
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import ConversionError, array_to_msg, msg_to_array, numpy_to_image, twist_to_action
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED, LATEST
-from ami_sim.evaluation import PROTOCOLS, start_goal_pairs
+from ami_robot.ros.runtime import serve
+from ami_sim.evaluation import start_goal_pairs
 from ami_sim.registry import make_env, spec
-from ami_sim.ros.params import SIM_ROBOT
+from ami_sim.ros.params import SIM_ROBOT, episode_protocol
+from ami_sim.ros.status import ResetReply, RobotStatus
 
 
 class SimRobotNode(Node):
@@ -42,12 +42,7 @@ class SimRobotNode(Node):
         super().__init__("sim_robot", **kwargs)
         self.values = P.declare_parameters(self, SIM_ROBOT)
         name = self.values["env"]
-        protocol = PROTOCOLS[name]
-        self.protocol = dataclasses.replace(
-            protocol,
-            goal_offset_steps=self.values["goal_offset"] or protocol.goal_offset_steps,
-            step_budget=self.values["step_budget"] or protocol.step_budget,
-        )
+        self.protocol = episode_protocol(name, self.values["goal_offset"], self.values["step_budget"])
         self.step_budget = self.protocol.step_budget
         self.env = make_env(
             name,
@@ -104,11 +99,7 @@ class SimRobotNode(Node):
         self.command, self.command_s = np.zeros(self.action_dim, dtype=np.float32), -np.inf
         self.goal_pub.publish(numpy_to_image(self.info["goal_observation"], self.get_clock().now().to_msg(), "goal"))
         self.publish()
-        response.success = True
-        response.message = (
-            f"episode {self.episode}: start {np.round(start, 3).tolist()} goal {np.round(goal, 3).tolist()}"
-        )
-        return response
+        return ResetReply(self.episode, _vector(start), _vector(goal)).to_response(response)
 
     def step(self) -> None:
         if not self.done:
@@ -125,42 +116,31 @@ class SimRobotNode(Node):
         self.image_pub.publish(numpy_to_image(self.observation, stamp, "camera"))
         state = np.asarray(self.info["state"], dtype=np.float32)
         self.state_pub.publish(array_to_msg(state))
-        distance = self.raw.goal_distance(self.info["state"], self.info["goal_state"])
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK,
-            name="sim_robot",
-            hardware_id=self.values["env"],
-            message="success" if self.success else ("done" if self.done else "running"),
+        status = RobotStatus(
+            env=self.values["env"],
+            episode=self.episode,
+            steps=self.steps,
+            success=self.success,
+            done=self.done,
+            distance=float(self.raw.goal_distance(self.info["state"], self.info["goal_state"])),
+            state=_vector(state),
+            goal_state=_vector(self.info["goal_state"]),
         )
-        status.values = [
-            KeyValue(key=k, value=str(v))
-            for k, v in (
-                ("episode", self.episode),
-                ("steps", self.steps),
-                ("success", self.success),
-                ("done", self.done),
-                ("distance", f"{distance:.5f}"),
-                ("state", ",".join(f"{x:.5f}" for x in state)),
-                ("goal_state", ",".join(f"{x:.5f}" for x in np.asarray(self.info["goal_state"], dtype=np.float32))),
-            )
-        ]
-        self.status_pub.publish(status)
+        self.status_pub.publish(status.to_msg())
+
+    def destroy_node(self) -> None:
+        self.env.close()
+        super().destroy_node()
+
+
+def _vector(values: np.ndarray) -> tuple[float, ...]:
+    """A state as it goes on the wire: floats to 1e-6, which keeps `ros2 topic echo` readable."""
+    return tuple(round(float(x), 6) for x in np.asarray(values, dtype=np.float64).reshape(-1))
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if argv is None else argv)
-    node = None
-    try:
-        node = SimRobotNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.env.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the robot until Ctrl-C or SIGTERM (`ami_robot.ros.runtime.serve`)."""
+    return serve([SimRobotNode], argv)
 
 
 if __name__ == "__main__":

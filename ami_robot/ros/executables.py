@@ -1,0 +1,31 @@
+"""Starting the package's ROS 2 executables as plain processes (the demo, tests): their parameter
+files and command lines. Nothing here imports rclpy."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+BRAIN_NODES = ("configurator", "perception", "planner", "memory")
+"""The brain's nodes; each runs alone as `ami_robot.ros.<name>_node`, all together as `ami_robot.ros.brain_node`."""
+
+
+def params_dir() -> Path:
+    """launch/params of the checkout this code runs from (an editable install), else
+    share/ami_robot/params of the installed ROS 2 package."""
+    checkout = Path(__file__).resolve().parents[2] / "launch" / "params"
+    if checkout.is_dir():
+        return checkout
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("ami_robot")) / "params"
+
+
+def node_command(
+    module: str, params_file: Path, *ros_args: str, node_args: Sequence[str] = (), **parameters: object
+) -> list[str]:
+    """`python -m <module> <node_args> --ros-args --params-file <params_file> -p <name>:=<value>... <ros_args>`."""
+    overrides = [arg for name, value in parameters.items() for arg in ("-p", f"{name}:={value}")]
+    ros = ["--ros-args", "--params-file", str(params_file), *overrides, *ros_args]
+    return [sys.executable, "-m", module, *node_args, *ros]
