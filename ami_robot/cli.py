@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("ami_robot.commands.evaluate", "goal-conditioned evaluation of a policy or the planner"),
     "bench": ("ami_robot.commands.bench", "benchmark the planner backends"),
     "demo": ("ami_robot.commands.demo", "drive a simulated robot with the brain over ROS 2"),
+    "record": ("ami_robot.commands.record", "record the brain's topics into a ROS 2 bag (MCAP)"),
+    "info": ("ami_robot.commands.info", "what a checkpoint holds: model, critic, bounds, metrics, data, checksum"),
 }
 
 

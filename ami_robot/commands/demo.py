@@ -9,6 +9,10 @@ it resets the robot to start/goal pairs from held-out expert trajectories, watch
     demo.png    trajectories on the map and goal distance over time
     demo.json   episodes, successes, control_hz, latency_ms_p50/p99 (camera stamp to command), transport, ...
 
+With `--record BAG`, a recorder (`ami_robot.ros.recorder_node`) joins as one more child: the brain's
+topics go into the ROS 2 bag directory BAG (MCAP), and demo.json gets the messages per topic.
+The recorder starts first and stops last, so the bag holds the whole run and the brain's stop command.
+
 Every child is stopped on exit, Ctrl-C included (`ami_robot.runtime.ChildProcesses`: SIGINT, then
 SIGTERM, then SIGKILL; and the kernel kills them should this process die).
 """
@@ -28,7 +32,7 @@ from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
 from ami_robot.planning.backends import BACKEND_CHOICES
 from ami_robot.ros.dds import apply_localhost_environment, pick_domain_id
 from ami_robot.ros.executables import BRAIN_NODES, node_command, params_dir
-from ami_robot.runtime import ChildExitedError, ChildProcesses, TeardownWatchdog, stop_on_signals
+from ami_robot.runtime import ChildExitedError, ChildProcesses, TeardownWatchdog, stop_on_signals, stop_process_groups
 from ami_sim.registry import ENV_NAMES
 
 STARTUP_TIMEOUT_S = 180.0
@@ -43,6 +47,7 @@ PLANNER_NUMBERS = {"control_hz": "rate_hz"} | {
     key: key for key in ("latency_ms_p50", "latency_ms_p99", "planning_ms_p50", "planning_ms_p99")
 }
 """Summary entries from the planner's diagnostics: summary name -> diagnostic key."""
+RECORDER = "recorder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)"
     )
     parser.add_argument("--separate-processes", action="store_true", help="run each brain node in its own process")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="BAG",
+        help="also record the brain's topics into this bag directory",
+    )
 
 
 def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list[str]]:
@@ -85,10 +97,24 @@ def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list
     )
     brain = dict(checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate))
     brain_params = args.params or params_dir() / "brain.yaml"
-    commands = {"sim_robot": robot}
+    commands = {RECORDER: recorder_command(args.record)} if args.record is not None else {}
+    commands["sim_robot"] = robot
     for name in BRAIN_NODES if args.separate_processes else ("brain",):
         commands[name] = node_command(f"ami_robot.ros.{name}_node", brain_params, "--log-level", "warn", **brain)
     return commands
+
+
+def recorder_command(bag: Path) -> list[str]:
+    """The recorder's command line: the brain's topics into the bag directory `bag`."""
+    return [sys.executable, "-m", "ami_robot.ros.recorder_node", "--ros-args", "-p", f"path:={bag.resolve()}"]
+
+
+def recorded_counts(bag: Path) -> dict[str, int]:
+    """Messages per topic in a finished bag (its metadata.yaml)."""
+    from rosbags.rosbag2 import Reader
+
+    with Reader(bag) as reader:
+        return {connection.topic: connection.msgcount for connection in reader.connections}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.episodes < 1:
         print("ami-robot demo: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    if args.record is not None and args.record.exists():
+        print(f"ami-robot demo: {args.record} exists already; a recording never overwrites one", file=sys.stderr)
         return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -131,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
             return 1
         finally:
             with TeardownWatchdog(TEARDOWN_TIMEOUT_S, exit_code=130 if stop.is_set() else 1):
+                stop_process_groups([p for name, p in children.processes.items() if name != RECORDER])
                 children.stop()
                 rclpy.try_shutdown()
     summary.update(domain_id=domain_id, checkpoint=str(checkpoint), env=args.env)
+    if args.record is not None:
+        summary["recording"] = {"bag": str(args.record.resolve()), "messages": recorded_counts(args.record)}
     for path in (out / "demo.json", args.json):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         f"over {summary['transport']}"
     )
     print(f"wrote {out / 'demo.mp4'}, {out / 'demo.png'}, {out / 'demo.json'}")
+    if args.record is not None:
+        print(f"recorded {sum(summary['recording']['messages'].values())} messages into {args.record.resolve()}")
     return 0
 
 

@@ -34,9 +34,8 @@ def argument_like(
 BRAIN_ARGUMENTS: list[P.ParameterSpec] = [
     P.ParameterSpec("namespace", "", "namespace of all brain nodes and topics"),
     P.ParameterSpec("image_topic", "camera/image", "camera input (sensor_msgs/Image)"),
-    P.ParameterSpec(
-        "command_topic", "cmd_vel", "command output (TwistStamped, or Float32MultiArray with command_type array)"
-    ),
+    P.ParameterSpec("twist_topic", "cmd_vel", "command output with command_type twist (TwistStamped)"),
+    P.ParameterSpec("array_topic", "command", "command output with command_type array (Float32MultiArray)"),
     P.ParameterSpec("goal_topic", "goal/image", "goal image input (sensor_msgs/Image)"),
     argument_like("checkpoint", P.CONFIGURATOR, "", "world-model checkpoint directory (empty: the one in params_file)"),
     argument_like(
@@ -51,6 +50,7 @@ BRAIN_ARGUMENTS: list[P.ParameterSpec] = [
     P.ParameterSpec(
         "autostart", True, "configure and activate the nodes at start (false: leave them to a lifecycle manager)"
     ),
+    P.ParameterSpec("record", "", "record the brain's topics into this new bag directory (MCAP; empty: no recording)"),
 ]
 """Arguments of brain.launch.py (besides `params_file`)."""
 

@@ -1,0 +1,156 @@
+"""`ami-robot info CHECKPOINT`: what a checkpoint holds, in one screen.
+
+ami-robot info ami_robot/checkpoints/tworoom [--json PATH]
+
+The model, its parameter counts (from the safetensors header, without loading a tensor), the
+critic, the action bounds and normalisation, the training metrics, the data it was trained on as
+far as the checkpoint records it, whether training can resume, the brain settings beside it, and
+the checksum state: the full load of `ami_robot.world_model.load_checkpoint` (SHA-256 against
+config.json, tensor names and shapes against the config, finite weights). Exit code 0 when the
+checkpoint loads, 2 when it does not (the reason is printed in the checksum line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+METRIC_LABELS = {
+    "pred_loss": "val pred",
+    "copy_baseline_loss": "copy baseline",
+    "rollout_loss": "rollout",
+    "effective_rank": "effective rank",
+    "probe_r2": "probe R2",
+    "sigreg": "sigreg",
+}
+DATA_KEYS = ("data", "dataset", "bag", "train_episodes", "val_episodes", "train_frames")
+"""Metrics that say what the model was trained on, shown when the checkpoint records them."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint directory (config.json + model.safetensors)")
+    parser.add_argument("--json", type=Path, help="also write what is shown here as JSON")
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file: tensor name -> {"dtype", "shape", "data_offsets"}."""
+    with path.open("rb") as stream:
+        (length,) = struct.unpack("<Q", stream.read(8))
+        header = json.loads(stream.read(length))
+    header.pop("__metadata__", None)
+    return header
+
+
+def parameter_counts(header: dict[str, Any]) -> tuple[Counter[str], int]:
+    """Parameters per top-level module (encoder, projector, predictor, critic, ...) and bytes in all."""
+    counts: Counter[str] = Counter()
+    size = 0
+    for name, tensor in header.items():
+        elements = 1
+        for side in tensor["shape"]:
+            elements *= side
+        counts[name.split(".", 1)[0]] += elements
+        size += elements * DTYPE_BYTES.get(tensor["dtype"], 4)
+    return counts, size
+
+
+def checksum_state(directory: Path) -> tuple[bool, str]:
+    """(loads, what was checked or why it failed), by the checkpoint code's own full load."""
+    from ami_robot.errors import CheckpointError
+    from ami_robot.world_model import load_checkpoint
+
+    recorded = json.loads((directory / "config.json").read_text()).get("sha256", {}).get("model.safetensors")
+    try:
+        load_checkpoint(directory)
+    except CheckpointError as exc:
+        return False, f"FAILED: {' '.join(str(exc).split())}"
+    if recorded is None:
+        return True, "loads; no SHA-256 recorded in config.json (weights not verified)"
+    return True, f"OK: SHA-256 {recorded[:12]}... matches config.json; tensors match the config; all finite"
+
+
+def describe(directory: Path) -> dict[str, Any]:
+    """Everything `info` shows, as plain data."""
+    from ami_robot.world_model.checkpoint import read_config
+
+    config, metrics = read_config(directory)
+    counts, size = parameter_counts(safetensors_header(directory / "model.safetensors"))
+    loads, checksum = checksum_state(directory)
+    train_state = directory / "train_state.json"
+    resume = json.loads(train_state.read_text()) if train_state.is_file() else None
+    return {
+        "checkpoint": str(directory),
+        "model": asdict(config),
+        "parameters": dict(counts),
+        "weights_bytes": size,
+        "metrics": metrics,
+        "data": {key: metrics[key] for key in DATA_KEYS if key in metrics},
+        "train_state": None if resume is None else {"step": resume.get("step"), "config": resume.get("train_config")},
+        "settings_file": str(directory / "brain.yaml") if (directory / "brain.yaml").is_file() else None,
+        "loads": loads,
+        "checksum": checksum,
+    }
+
+
+def _numbers(values: Any) -> str:
+    return "[" + ", ".join(f"{v:.3g}" for v in values) + "]" if values else "not recorded"
+
+
+def render(info: dict[str, Any]) -> str:
+    """The one-screen text of `describe`'s result."""
+    model, params, metrics = info["model"], info["parameters"], info["metrics"]
+    encoder, predictor, critic = model["encoder"], model["predictor"], model["critic"]
+    lines = [
+        f"checkpoint  {info['checkpoint']}",
+        f"model       latent {model['latent_dim']}, image {model['image_size']} px, history {model['history']}, "
+        f"action dim {model['env_action_dim']}, frameskip {model['frameskip']}",
+        f"  encoder   {encoder['kind']}"
+        + (f" channels {tuple(encoder['cnn_channels'])}" if encoder["kind"] == "cnn" else f" dim {encoder['vit_dim']}")
+        + f", feature {encoder['feature_dim']}: {params.get('encoder', 0) + params.get('projector', 0):,} params",
+        f"  predictor {predictor['kind']} {predictor['hidden_dim']} x {predictor['depth']}, {predictor['activation']}: "
+        f"{params.get('predictor', 0):,} params",
+        "  critic    none"
+        if critic is None
+        else f"  critic    {critic['hidden_dim']} x {critic['depth']} -> {critic['embed_dim']}: "
+        f"{params.get('critic', 0):,} params",
+        f"  total     {sum(params.values()):,} params, {info['weights_bytes'] / 1e6:.1f} MB",
+        f"actions     low {_numbers(model['action_low'])}, high {_numbers(model['action_high'])}; "
+        f"mean {_numbers(model['action_mean'])}, std {_numbers(model['action_std'])}",
+    ]
+    shown = [f"{label} {metrics[key]:.4g}" for key, label in METRIC_LABELS.items() if _is_number(metrics.get(key))]
+    step = f"step {metrics['step']}: " if "step" in metrics else ""
+    lines.append(f"metrics     {step}{', '.join(shown) or 'none recorded'}")
+    if isinstance(metrics.get("critic"), dict):
+        critic_metrics = [f"{k} {v:.4g}" for k, v in metrics["critic"].items() if _is_number(v)][:6]
+        lines.append(f"  critic    {', '.join(critic_metrics)}")
+    data = ", ".join(f"{k} {v}" for k, v in info["data"].items())
+    lines.append(f"data        {data or 'not recorded in this checkpoint'}")
+    resume = info["train_state"]
+    lines.append(f"training    {'resumable from step ' + str(resume['step']) if resume else 'final (no train state)'}")
+    lines.append(f"settings    {info['settings_file'] or 'none (the built-in BrainSettings defaults)'}")
+    lines.append(f"checksum    {info['checksum']}")
+    return "\n".join(lines)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ami_robot.errors import CheckpointError
+
+    directory = args.checkpoint.expanduser().resolve()
+    if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
+        raise CheckpointError(f"{directory}: not a checkpoint (expected config.json and model.safetensors)")
+    info = describe(directory)
+    print(render(info))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(info, indent=2, default=str))
+    return 0 if info["loads"] else 2

@@ -1,0 +1,79 @@
+"""`ami-robot info CHECKPOINT`: one screen on what a checkpoint holds, and whether it loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ami_robot.cli import main
+from ami_robot.perception import EncoderConfig
+from ami_robot.world_model import (
+    CriticConfig,
+    PredictorConfig,
+    WorldModel,
+    WorldModelConfig,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+SCREEN_LINES = 24
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    config = WorldModelConfig(
+        latent_dim=8,
+        env_action_dim=2,
+        frameskip=3,
+        image_size=32,
+        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-0.5, -1.0),
+        action_high=(0.5, 1.0),
+        critic=CriticConfig(latent_dim=8, hidden_dim=16, depth=1, embed_dim=8, asymmetric_dim=4),
+    )
+    metrics = {"step": 40, "pred_loss": 0.25, "copy_baseline_loss": 0.5, "train_episodes": 12, "critic": {"mae": 1.5}}
+    return save_checkpoint(tmp_path / "ckpt", WorldModel(config), metrics=metrics)
+
+
+def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(checkpoint), "--json", str(tmp_path / "info.json")]) == 0
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) <= SCREEN_LINES
+    for expected in (
+        "latent 8, image 32 px",
+        "action dim 2, frameskip 3",
+        "predictor mlp 16 x 1",
+        "critic    16 x 1 -> 8",
+        "low [-0.5, -1], high [0.5, 1]",
+        "step 40: val pred 0.25, copy baseline 0.5",
+        "critic    mae 1.5",
+        "train_episodes 12",
+        "final (no train state)",
+        "checksum    OK: SHA-256",
+    ):
+        assert expected in text, expected
+    shown = json.loads((tmp_path / "info.json").read_text())
+    assert shown["loads"] is True and shown["data"] == {"train_episodes": 12}
+    in_model = sum(t.numel() for t in load_checkpoint(checkpoint).state_dict().values())
+    assert sum(shown["parameters"].values()) == in_model, "counts from the safetensors header equal the model's"
+
+
+def test_info_reports_corrupt_weights_and_exits_2(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = checkpoint / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert main(["info", str(checkpoint)]) == 2
+    assert "checksum    FAILED: " in capsys.readouterr().out
+
+
+def test_info_on_a_directory_that_is_no_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(tmp_path)]) == 2
+    assert "not a checkpoint" in capsys.readouterr().err
