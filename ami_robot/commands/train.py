@@ -1,13 +1,18 @@
-"""`ami-robot train`: train the encoder and world model on an episode dataset (or a ROS 2 bag).
+"""`ami-robot train`: train the encoder and world model on an episode dataset (or a ROS 2 bag),
+then, with critic steps, the critic on the frozen model (the critic stage runs on rank 0 only).
 
 ami-robot train --data DIR --out CKPT [--config YAML] [--steps N] [--json PATH] [--resume]
+ami-robot train --data DIR --out CKPT --critic-steps 3000                      # world model, then critic
+ami-robot train --data DIR --out CKPT --critic-only --critic-steps 3000        # critic for a trained CKPT
 torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 from pathlib import Path
 
 from ami_robot.errors import ConfigError, DataError
@@ -32,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-frames", type=int, help="cap on training frames held in memory (0: all)")
     parser.add_argument("--device", choices=choices_of(TrainConfig, "device"), help="default: auto")
+    parser.add_argument(
+        "--critic-steps", type=int, help="critic training steps after the world model (config critic.steps; 0: none)"
+    )
+    parser.add_argument(
+        "--critic-only",
+        action="store_true",
+        help="train only the critic, on the frozen world model already in --out (needs critic steps)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the train state in --out")
     parser.add_argument("--json", type=Path, help="write the final validation metrics here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -46,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ami_robot.training import leave_process_group, load_train_config, train
+    from ami_robot.training import leave_process_group, load_train_config, train, train_critic
 
     if args.bag is not None:
         from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag
@@ -77,13 +90,26 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         device=args.device,
     )
+    if args.critic_steps is not None:
+        config = dataclasses.replace(config, critic=dataclasses.replace(config.critic, steps=args.critic_steps))
+    if args.critic_only and config.critic.steps < 1:
+        raise ConfigError("--critic-only needs critic steps: --critic-steps N or critic.steps in --config")
+    progress = not args.no_progress
     try:
-        metrics = train(
-            args.data, args.out, config, resume=args.resume, json_path=args.json, progress=not args.no_progress
-        )
-    except FileExistsError as exc:  # --out holds a checkpoint and --resume was not given
+        if args.critic_only:
+            metrics = train_critic(
+                args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress
+            )
+        else:
+            metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress)
+            leave_process_group()
+            if config.critic.steps > 0 and int(os.environ.get("RANK", "0")) == 0:
+                metrics["critic"] = train_critic(args.data, args.out, config, resume=args.resume, progress=progress)
+                if args.json is not None:
+                    written = json.loads(args.json.read_text())
+                    args.json.write_text(json.dumps({**written, "critic": metrics["critic"]}, indent=2))
+    except FileExistsError as exc:  # --out holds a checkpoint (or a critic) and --resume was not given
         raise ConfigError(str(exc)) from exc
-    leave_process_group()
     if args.json is None:
         print(json.dumps(metrics, indent=2))
     return 0

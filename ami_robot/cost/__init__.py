@@ -13,8 +13,10 @@ from ami_robot.cost.terms import (
     Cost,
     CostInputs,
     CostTerm,
+    CriticSteps,
     GoalDistance,
     LatentBounds,
+    LatentCritic,
 )
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "CostConfig",
     "CostInputs",
     "CostTerm",
+    "CriticSteps",
     "GoalDistance",
     "LatentBounds",
+    "LatentCritic",
 ]

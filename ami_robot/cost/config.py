@@ -9,7 +9,8 @@ from ami_robot.config import ConfigError, check_settings, setting
 
 @dataclass(frozen=True)
 class CostConfig:
-    """Weights of the cost terms (0 turns a term off). Units: squared latent / action distances."""
+    """Weights of the cost terms (0 turns a term off). Units: squared latent / action distances;
+    the critic terms: model steps."""
 
     goal_weight: float = setting(1.0, help="weight of |z_H - g|^2 at the final step", low=0.0)
     goal_running_weight: float = setting(0.0, help="weight of |z_t - g|^2 summed over every step 1..H", low=0.0)
@@ -22,8 +23,19 @@ class CostConfig:
     )
     latent_low: float | None = setting(None, help="lower side of the latent keep-out box (None: open)")
     latent_high: float | None = setting(None, help="upper side of the latent keep-out box (None: open)")
+    critic_weight: float = setting(
+        0.0, help="weight of the critic's predicted steps C(z_H, g) at the final step (model steps)", low=0.0
+    )
+    critic_running_weight: float = setting(
+        0.0, help="weight of the critic's predicted steps C(z_t, g) summed over every step 1..H", low=0.0
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)
         if self.latent_low is not None and self.latent_high is not None and self.latent_low > self.latent_high:
             raise ConfigError(f"CostConfig: latent_low {self.latent_low} > latent_high {self.latent_high}")
+
+    @property
+    def uses_critic(self) -> bool:
+        """Whether a critic term is on (the planner then needs the model's critic)."""
+        return self.critic_weight > 0 or self.critic_running_weight > 0

@@ -86,6 +86,33 @@ class LatentBounds:
         return self.weight * excess.sum((-2, -1))
 
 
+class LatentCritic(Protocol):
+    """A trained critic (e.g. `ami_robot.world_model.Critic`): predicted steps from z to the goal."""
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (..., D) -> embeddings (..., E)."""
+        ...
+
+    def distance(self, embedded: torch.Tensor, embedded_goal: torch.Tensor) -> torch.Tensor:
+        """Embeddings (..., E) and goal embeddings (broadcastable) -> predicted steps (...,) >= 0."""
+        ...
+
+
+@dataclass(frozen=True)
+class CriticSteps:
+    """weight * C(z_H, g), or with every_step weight * sum_t C(z_t, g): the steps to the goal that a
+    trained critic predicts (model steps). The goal is embedded once per call."""
+
+    weight: float
+    critic: LatentCritic
+    every_step: bool = False
+
+    def __call__(self, x: CostInputs) -> torch.Tensor:
+        latents = x.latents if self.every_step else x.latents[:, -1:]
+        steps = self.critic.distance(self.critic.embed(latents), self.critic.embed(x.goal))  # (N, H or 1)
+        return self.weight * steps.sum(-1)
+
+
 class Cost:
     """Sum of the enabled terms: cost(latents, actions, goal, previous_action) -> (N,)."""
 
@@ -93,16 +120,25 @@ class Cost:
         self.terms = [t for t in terms if t.weight != 0.0]
 
     @classmethod
-    def from_config(cls, config: CostConfig) -> Cost:
-        return cls(
-            [
-                GoalDistance(config.goal_weight),
-                GoalDistance(config.goal_running_weight, every_step=True),
-                ActionMagnitude(config.action_weight),
-                ActionSmoothness(config.smoothness_weight),
-                LatentBounds(config.latent_bound_weight, config.latent_low, config.latent_high),
+    def from_config(cls, config: CostConfig, critic: LatentCritic | None = None) -> Cost:
+        """The terms `config` weighs; `critic` is required when a critic weight is nonzero."""
+        if config.uses_critic and critic is None:
+            raise ValueError(
+                "CostConfig.critic_weight / critic_running_weight > 0 needs a critic (a model trained with one)"
+            )
+        terms: list[CostTerm] = [
+            GoalDistance(config.goal_weight),
+            GoalDistance(config.goal_running_weight, every_step=True),
+            ActionMagnitude(config.action_weight),
+            ActionSmoothness(config.smoothness_weight),
+            LatentBounds(config.latent_bound_weight, config.latent_low, config.latent_high),
+        ]
+        if critic is not None:
+            terms += [
+                CriticSteps(config.critic_weight, critic),
+                CriticSteps(config.critic_running_weight, critic, every_step=True),
             ]
-        )
+        return cls(terms)
 
     def __call__(
         self,

@@ -1,9 +1,20 @@
 """Training the world model: the recipe (`TrainConfig`), the objective, data-parallel plumbing and
-the loop. `ami-robot train` is the command-line front end."""
+the loop; then the critic stage on the frozen model (`train_critic`). `ami-robot train` is the
+command-line front end."""
 
-from ami_robot.training.config import TrainConfig, learning_rate, load_train_config
+from ami_robot.training.config import CriticTrainConfig, TrainConfig, learning_rate, load_train_config
+from ami_robot.training.critic import train_critic
 from ami_robot.training.distributed import leave_process_group
 from ami_robot.training.loop import train
 from ami_robot.training.objective import Objective
 
-__all__ = ["Objective", "TrainConfig", "learning_rate", "leave_process_group", "load_train_config", "train"]
+__all__ = [
+    "CriticTrainConfig",
+    "Objective",
+    "TrainConfig",
+    "learning_rate",
+    "leave_process_group",
+    "load_train_config",
+    "train",
+    "train_critic",
+]

@@ -133,7 +133,7 @@ def train(
     if resume and has_train_state(out_dir):
         state = load_train_state(out_dir)
         model = load_checkpoint(out_dir)
-        if model.config != model_config:
+        if dataclasses.replace(model.config, critic=None) != model_config:
             raise ConfigError(
                 f"{out_dir}: the checkpoint's model config differs from this run's; "
                 "resume with the same config and data"

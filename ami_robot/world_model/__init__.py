@@ -5,6 +5,7 @@ model = load_checkpoint("runs/tworoom").eval()
 with torch.no_grad():
     z = model.encode(pixels_uint8_bhwc)                   # (B, D)
     z_next = model.predict(z.unsqueeze(1), action)        # (B, D)
+    steps = model.critic(z, z_goal)                       # (B,) predicted steps, when trained
 """
 
 from ami_robot.world_model.checkpoint import (
@@ -15,6 +16,7 @@ from ami_robot.world_model.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 from ami_robot.world_model.model import PredictorConfig, WorldModel, WorldModelConfig
 from ami_robot.world_model.sigreg import SIGRegConfig, sigreg
@@ -22,6 +24,8 @@ from ami_robot.world_model.transformer_predictor import TransformerPredictor, Tr
 
 __all__ = [
     "CheckpointError",
+    "Critic",
+    "CriticConfig",
     "MLPPredictor",
     "MLPPredictorConfig",
     "PredictorConfig",

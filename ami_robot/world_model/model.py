@@ -9,6 +9,7 @@ to raw robot commands and `action_bounds` gives the raw bounds seen in the data 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ami_robot.perception import Encoder, EncoderConfig, to_model_input
+from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.mlp_predictor import ACTIVATIONS, MLPPredictor, MLPPredictorConfig
 from ami_robot.world_model.transformer_predictor import TransformerPredictor, TransformerPredictorConfig
 
@@ -48,6 +50,7 @@ class WorldModelConfig:
 
     action_mean/std/low/high have `env_action_dim` entries (empty: identity normalisation,
     unknown bounds). image_size is the square side the encoder sees; other sizes are resized.
+    critic: the trained critic's architecture (None: the model has no critic).
     """
 
     latent_dim: int = 32
@@ -61,6 +64,7 @@ class WorldModelConfig:
     action_std: tuple[float, ...] = ()
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
+    critic: CriticConfig | None = None
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "env_action_dim", "frameskip", "history", "image_size"):
@@ -72,6 +76,8 @@ class WorldModelConfig:
                 raise ValueError(f"{name} has {len(values)} entries, expected env_action_dim={self.env_action_dim}")
         if any(s <= 0 for s in self.action_std):
             raise ValueError(f"action_std must be positive, got {self.action_std}")
+        if self.critic is not None and self.critic.latent_dim != self.latent_dim:
+            raise ValueError(f"critic.latent_dim {self.critic.latent_dim} != latent_dim {self.latent_dim}")
 
     @property
     def action_dim(self) -> int:
@@ -116,13 +122,20 @@ def build_predictor(config: WorldModelConfig) -> nn.Module:
 
 
 class WorldModel(nn.Module):
-    """encode(pixels) -> z (B, D); predict(z_history (B, k, D), action (B, A)) -> next z (B, D)."""
+    """encode(pixels) -> z (B, D); predict(z_history (B, k, D), action (B, A)) -> next z (B, D);
+    critic(z (B, D), goal (B or 1, D)) -> predicted steps (B,), when the model has one."""
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
         self.config = config
         self.encoder = Encoder(config.encoder, config.image_size, config.latent_dim)
         self.predictor = build_predictor(config)
+        self.critic: Critic | None = None if config.critic is None else Critic(config.critic)
+
+    def attach_critic(self, critic: Critic) -> None:
+        """Make `critic` this model's critic (replacing any), recorded in `config.critic`."""
+        self.critic = critic
+        self.config = dataclasses.replace(self.config, critic=critic.config)
 
     @property
     def latent_dim(self) -> int:

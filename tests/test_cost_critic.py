@@ -1,0 +1,91 @@
+"""The critic cost term: weight * C(z_H, g) (+ running weight * sum_t C(z_t, g)) in torch; the native
+backends refuse it until the C++ port lands, and backend "auto" then picks torch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ami_robot.cost import Cost, CostConfig
+from ami_robot.errors import BackendUnavailableError, ConfigError
+from ami_robot.planning import CEMPlanner, PlannerConfig
+from ami_robot.planning.backends import core_module
+from ami_robot.world_model import Critic, CriticConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planning_helpers import random_dynamics
+
+LATENT_DIM = 8
+
+
+def _critic(seed: int = 0) -> Critic:
+    torch.manual_seed(seed)
+    return Critic(CriticConfig(latent_dim=LATENT_DIM, hidden_dim=32, embed_dim=8, asymmetric_dim=4)).eval()
+
+
+def _planner_config(**cost: float) -> PlannerConfig:
+    return PlannerConfig(horizon=3, samples=32, iterations=3, elites=4, cost=CostConfig(**cost))
+
+
+def test_critic_weights_are_checked() -> None:
+    assert not CostConfig().uses_critic
+    assert CostConfig(critic_running_weight=0.1).uses_critic
+    with pytest.raises(ConfigError, match="critic_weight"):
+        CostConfig(critic_weight=-1.0)
+
+
+@torch.no_grad()
+def test_torch_cost_adds_the_critic_terms_as_computed_by_hand() -> None:
+    critic = _critic()
+    generator = torch.Generator().manual_seed(1)
+    latents = torch.randn(5, 4, LATENT_DIM, generator=generator)
+    actions = torch.randn(5, 4, 2, generator=generator)
+    goal = torch.randn(LATENT_DIM, generator=generator)
+    config = CostConfig(goal_weight=0.5, critic_weight=2.0, critic_running_weight=0.25)
+    cost = Cost.from_config(config, critic)(latents, actions, goal)
+
+    goal_distance = 0.5 * ((latents[:, -1] - goal) ** 2).sum(-1)
+    steps = torch.stack([critic(latents[:, t], goal[None]) for t in range(4)], dim=1)  # (N, H)
+    expected = goal_distance + 2.0 * steps[:, -1] + 0.25 * steps.sum(1)
+    torch.testing.assert_close(cost, expected)
+    assert bool((steps > 0).all())  # so the terms above are really in the sum
+
+    without = Cost.from_config(CostConfig(goal_weight=0.5), critic)(latents, actions, goal)
+    torch.testing.assert_close(without, goal_distance)
+
+
+def test_a_critic_weight_without_a_critic_is_refused() -> None:
+    with pytest.raises(ValueError, match="critic"):
+        Cost.from_config(CostConfig(critic_weight=1.0))
+    module, _ = random_dynamics(latent_dim=LATENT_DIM, action_dim=2)
+    with pytest.raises(ValueError, match="critic="):
+        CEMPlanner(module, _planner_config(critic_weight=1.0), backend="torch")
+
+
+@pytest.mark.skipif(core_module() is None, reason="the compiled core is not importable")
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_native_backends_refuse_a_critic_weight(backend: str) -> None:
+    _, dynamics = random_dynamics(latent_dim=LATENT_DIM, action_dim=2)
+    for weights in ({"critic_weight": 1.0}, {"critic_running_weight": 1.0}):
+        with pytest.raises(BackendUnavailableError, match="critic"):
+            CEMPlanner(dynamics, _planner_config(**weights), backend=backend, critic=_critic())
+
+
+def test_auto_picks_torch_for_a_critic_weight_and_plans_with_it(caplog: pytest.LogCaptureFixture) -> None:
+    module, _ = random_dynamics(latent_dim=LATENT_DIM, action_dim=2)
+    critic = _critic()
+    with caplog.at_level(logging.INFO, logger="ami_robot.planning.api"):
+        planner = CEMPlanner(module, _planner_config(goal_weight=0.0, critic_weight=1.0), backend="auto", critic=critic)
+    assert planner.backend_name == "torch"
+    assert "picks 'torch'" in caplog.text
+    z0, goal = np.zeros(LATENT_DIM, np.float32), np.ones(LATENT_DIM, np.float32)
+    result = planner.plan(z0, goal)
+    with torch.no_grad():
+        final = planner.backend.predict(result.actions[None], z0[None])[0, -1]
+        expected = float(critic(torch.from_numpy(final)[None], torch.from_numpy(goal)[None])[0])
+    assert result.cost == pytest.approx(expected, rel=1e-5)
