@@ -226,3 +226,91 @@ def test_pusht_geometry_matches_gym_pusht():
     np.testing.assert_allclose(np.sort(ours, axis=0), np.sort(theirs, axis=0), atol=1e-3)
     np.testing.assert_allclose(tuple(sim.block.center_of_gravity), T_COG)
     assert (sim.block.mass, sim.block.moment) == pytest.approx((T_MASS, T_MOMENT))
+
+
+def test_pusht_success_counts_agent_and_block_positions_and_the_block_angle():
+    """stable-worldmodel's test: |(agent x, y, block x, y) - goal's| < 20 px and block angle within pi/9."""
+    env = ami_sim.make_env("pusht").unwrapped
+    goal = np.array([200.0, 300.0, 256.0, 256.0, 0.5, 0.0, 0.0])
+
+    def moved(agent=(0.0, 0.0), block=(0.0, 0.0), angle=0.0):
+        return goal + np.array([*agent, *block, angle, 30.0, 30.0])
+
+    assert env.is_success(moved(agent=(12.0, 0.0), block=(0.0, 12.0)), goal), "16.97 px apart, velocity ignored"
+    assert not env.is_success(moved(agent=(15.0, 0.0), block=(0.0, 15.0)), goal), "21.2 px apart in 4-D"
+    assert not env.is_success(moved(agent=(21.0, 0.0)), goal), "the block is in place but the agent is not"
+    assert env.is_success(moved(angle=np.pi / 9 - 0.01), goal)
+    assert not env.is_success(moved(angle=np.pi / 9 + 0.01), goal)
+    assert env.is_success(moved(angle=2 * np.pi - 0.1), goal), "angles compared modulo 2 pi"
+
+
+def test_pusht_moves_the_pd_target_100_px_per_unit_action():
+    """Published 100 px per unit action; the former version's 40 px: in free space the agent's first
+    step covers 2.5 times as much (the PD controller is linear)."""
+    from ami_sim.pusht import PUSHT_V0, PushTEnv
+
+    start = np.array([100.0, 100.0, 350.0, 350.0, 0.0, 0.0, 0.0])
+    moves = []
+    for config in (None, PUSHT_V0):
+        env = PushTEnv(config=config)
+        _, info = env.reset(seed=0, options={"start_state": start})
+        _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+        moves.append(info["state"][0] - start[0])
+    assert moves[0] > 0 and moves[0] / moves[1] == pytest.approx(2.5, rel=1e-3)
+
+
+def test_reacher_is_dm_control_reacher():
+    """dm-control's reacher.xml: links of 0.12 m, wrist limited to 160 deg, gear 0.05; two physics steps
+    of 0.02 s per action, as stable-worldmodel's wrapper (action_repeat 2)."""
+    from ami_sim.reacher import DMC_WRIST_LIMIT, fingertip
+
+    env = ami_sim.make_env("reacher").unwrapped
+    model = env._model
+    assert model.opt.timestep == pytest.approx(0.02)
+    np.testing.assert_allclose(model.actuator_gear[:, 0], [0.05, 0.05])
+    np.testing.assert_allclose(model.jnt_range[1], [-DMC_WRIST_LIMIT, DMC_WRIST_LIMIT], atol=1e-6)
+    state = np.array([0.7, -1.2, 0.0, 0.0])
+    env.reset(seed=0, options={"start_state": state})
+    np.testing.assert_allclose(env._data.geom("finger").xpos[:2], fingertip(state), atol=1e-6)
+    env.step(np.zeros(2, np.float32))
+    assert env._data.time == pytest.approx(0.04)
+
+
+def test_reacher_success_when_every_joint_is_within_0_05_rad():
+    env = ami_sim.make_env("reacher").unwrapped
+    goal = np.array([1.0, 0.5, 0.0, 0.0])
+
+    def moved(shoulder=0.0, wrist=0.0, rates=0.0):
+        return goal + np.array([shoulder, wrist, rates, rates])
+
+    assert env.is_success(moved(0.045, -0.045, rates=3.0), goal), "rates ignored"
+    assert not env.is_success(moved(shoulder=0.055), goal)
+    assert not env.is_success(moved(wrist=0.055), goal)
+    assert env.is_success(moved(shoulder=2 * np.pi - 0.01), goal), "the shoulder turns freely"
+
+
+@pytest.mark.parametrize(
+    "gym_id, current",
+    [("ami_sim/TwoRoom-v0", "tworoom"), ("ami_sim/PushT-v0", "pusht"), ("ami_sim/Reacher-v0", "reacher")],
+)
+def test_former_versions_are_kept_under_their_gymnasium_ids(gym_id, current):
+    import gymnasium as gym
+
+    from ami_sim.pusht import PUSHT_V0
+    from ami_sim.reacher import ReacherV0Env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        env = gym.make(gym_id)
+    assert ami_sim.make_env(current).spec.id.endswith("-v1")
+    raw = env.unwrapped
+    if current == "pusht":
+        assert raw.config == PUSHT_V0
+        goal = np.array([256.0, 400.0, 256.0, 256.0, 0.5, 0.0, 0.0])
+        agent_away = goal + np.array([100.0, 0, 0, 0, 0, 0, 0])
+        assert raw.is_success(agent_away, goal), "v0's success looks at the block only"
+    if current == "reacher":
+        assert isinstance(raw, ReacherV0Env)
+        _, info = env.reset(seed=0)
+        assert info["state"].shape == (4,)
+    env.close()

@@ -166,6 +166,36 @@ def test_tworoom_pairs_are_offset_steps_apart_on_held_out_trajectories(name):
     assert all(len(states) <= (protocol.trajectory_steps or 100) + 1 for states in env.episodes)
 
 
+def test_pusht_and_reacher_default_to_the_published_protocols():
+    """stable-worldmodel's pusht.yaml and reacher.yaml: frames of the data set, goal 25 frames ahead,
+    50 steps; PushT's data from the expert, Reacher's from random actions in episodes of 200 steps."""
+    pusht, reacher = protocol_for("pusht"), protocol_for("reacher")
+    for protocol in (pusht, reacher):
+        assert (protocol.name, protocol.goal_offset_steps, protocol.step_budget) == ("lewm", 25, 50)
+        assert protocol.pair_sampling == "frame"
+    assert pusht.data_policy == "expert" and reacher.data_policy == "random"
+    assert reacher.trajectory_steps == 200
+    assert protocol_for("pusht", "episode").pair_sampling == "episode"
+    assert protocol_for("reacher", "short").goal_offset_steps == 15
+
+
+def test_reacher_pairs_come_from_random_action_episodes():
+    protocol = dataclasses.replace(protocol_for("reacher"), trajectory_steps=40)
+    env = RecordingEnv(ami_sim.make_env("reacher"))
+    pairs = start_goal_pairs("reacher", 4, protocol, seed=0, env=env)
+    assert min(env.seeds) == protocol.held_out_seed
+    for pair in pairs:
+        assert locate(pair, env.episodes, 25), "goal 25 steps after the start"
+    random = ami_sim.make_random("reacher", seed=protocol.held_out_seed, env=env)
+    replay = ami_sim.make_env("reacher")
+    _, info = replay.reset(seed=protocol.held_out_seed)
+    states = [info["state"]]
+    for _ in range(40):
+        _, _, _, _, info = replay.step(random.act(None, info))
+        states.append(info["state"])
+    np.testing.assert_array_equal(np.stack(states), env.episodes[0], "the first episode is random actions")
+
+
 def test_frame_sampling_favours_long_trajectories_as_a_dataset_would():
     """Trajectories with 1 and 9 valid starts: drawing frames uniformly picks the long one 9 times as often."""
     offset = 5

@@ -1,20 +1,21 @@
-"""Goal-conditioned evaluation from held-out expert trajectories, the LeWorldModel protocol.
+"""Goal-conditioned evaluation on held-out trajectories, the LeWorldModel protocol.
 
-Start and goal are two states `goal_offset_steps` apart on held-out noisy-expert trajectories
-(generated with the expert, its noise model and seeds from `held_out_seed` up, disjoint from the
-collection seeds 0, 1, ...; or read from a dataset directory). The policy gets the start observation
-and the goal image and has `step_budget` steps; an episode succeeds as soon as the environment's
-success test holds after a step. The time of every `policy.act` call is the planning time.
+Start and goal are two states `goal_offset_steps` apart on held-out trajectories of the policy that
+makes the environment's published data set (`EvalProtocol.data_policy`: the noisy expert, or uniform
+random actions), generated from seeds `held_out_seed` up, disjoint from the collection seeds 0, 1, ...;
+or read from a dataset directory. The policy gets the start observation and the goal image and has
+`step_budget` steps; an episode succeeds as soon as the environment's success test holds after a
+step. The time of every `policy.act` call is the planning time.
 
 Pairs are drawn one of two ways (`EvalProtocol.pair_sampling`):
-- "frame", as stable-worldmodel's `eval_wm.py` does (TwoRoom): the start is a uniformly drawn frame,
-  among all frames at least goal_offset_steps + 1 before their episode's end, the goal the frame
-  goal_offset_steps later; starts already at the goal count like any other. From a dataset the
-  frames are drawn without replacement; from generated trajectories each is kept with probability
-  (its valid frames) / (the most any trajectory has), then one of its valid frames drawn, which is
-  the same uniform draw over the frames of an unlimited held-out set.
-- "episode" (PushT, Reacher for now): one pair per trajectory, the start uniform among its frames
-  not already at the goal.
+- "frame", as stable-worldmodel's `eval_wm.py` does (TwoRoom, PushT, Reacher): the start is a
+  uniformly drawn frame, among all frames at least goal_offset_steps + 1 before their episode's end,
+  the goal the frame goal_offset_steps later; starts already at the goal count like any other. From
+  a dataset the frames are drawn without replacement; from generated trajectories each is kept with
+  probability (its valid frames) / (the most any trajectory has), then one of its valid frames drawn,
+  which is the same uniform draw over the frames of an unlimited held-out set.
+- "episode" (our former PushT and Reacher protocols): one pair per trajectory, the start uniform among
+  its frames not already at the goal.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ import numpy as np
 
 from ami_robot.data import episodes as dataset
 from ami_sim.policies import Policy
-from ami_sim.registry import make_env, make_expert, spec
+from ami_sim.registry import make_env, make_expert, make_random, spec
 
 PairSampling = Literal["frame", "episode"]
+DataPolicy = Literal["expert", "random"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,11 @@ class EvalProtocol:
     """Start/goal pairs and budget of one environment.
 
     goal_offset_steps: steps between start and goal on the expert trajectory; step_budget: steps the
-    policy gets; expert_noise, expert_repeat_probability: the noise model of the expert that makes the
-    held-out trajectories (`ami_sim.policies.ExpertPolicy`); held_out_seed: first reset seed of those
-    trajectories (collection uses seeds from 0 up); trajectory_steps: their length limit (None: the
-    env's time limit); pair_sampling: see the module docstring.
+    policy gets; data_policy: what makes the held-out trajectories, the scripted expert or uniform
+    random actions; expert_noise, expert_repeat_probability: the expert's noise model there
+    (`ami_sim.policies.ExpertPolicy`); held_out_seed: first reset seed of those trajectories
+    (collection uses seeds from 0 up); trajectory_steps: their length limit (None: the env's time
+    limit); pair_sampling: see the module docstring.
     """
 
     name: str = "lewm"
@@ -56,6 +59,7 @@ class EvalProtocol:
     held_out_seed: int = 1_000_000
     trajectory_steps: int | None = None
     pair_sampling: PairSampling = "episode"
+    data_policy: DataPolicy = "expert"
 
     def __post_init__(self) -> None:
         if self.goal_offset_steps < 1 or self.step_budget < 1:
@@ -66,14 +70,14 @@ class EvalProtocol:
             )
         if self.pair_sampling not in ("frame", "episode"):
             raise ValueError(f"pair_sampling must be 'frame' or 'episode', got {self.pair_sampling!r}")
+        if self.data_policy not in ("expert", "random"):
+            raise ValueError(f"data_policy must be 'expert' or 'random', got {self.data_policy!r}")
 
 
 # TwoRoom "lewm": stable-worldmodel's tworoom.yaml (goal 25 steps ahead, 50 allowed) on trajectories
 # of its data collection (expert with action noise 2.0 and repeat probability 0.05, at most 100 steps,
 # ended at the goal). "long": the long-horizon setting, goal 100 ahead, 150 allowed; trajectories of
 # up to 300 steps, since one of 100 steps holds a single start 100 steps from its end.
-# PushT: the DINO-WM / LeWorldModel setting, 25 ahead with 50 steps. Reacher: 15 steps (0.3 s),
-# because the noisy expert reaches a random configuration in a median of 22 steps.
 _TWOROOM_LEWM = EvalProtocol(
     "lewm",
     goal_offset_steps=25,
@@ -82,6 +86,22 @@ _TWOROOM_LEWM = EvalProtocol(
     expert_repeat_probability=0.05,
     pair_sampling="frame",
 )
+_PUSHT_LEWM = EvalProtocol("lewm", goal_offset_steps=25, step_budget=50, expert_noise=0.08, pair_sampling="frame")
+"""PushT, stable-worldmodel's scripts/plan/config/pusht.yaml: frames drawn uniformly from expert
+episodes (`pusht_expert_train`), the goal 25 frames later, 50 steps allowed, success as
+`ami_sim.pusht` says. Their expert set is not generated by a script of theirs: it is downloaded
+(LeWorldModel's PushT data, derived from DINO-WM's PushT set); their docs list it as 2,000 episodes,
+297,806 steps, 100 to 200 steps each, the goal pose fixed (gym-pusht's). Ours: our scripted expert with
+Gaussian action noise of 0.08 (8 px of PD target), episodes of at most 200 steps ended at the goal,
+toward the fixed goal pose; collect about 2,000 episodes to match their size.
+"episode": our former pair sampling, one pair per noisy-expert episode."""
+_REACHER_LEWM = EvalProtocol(
+    "lewm", goal_offset_steps=25, step_budget=50, data_policy="random", trajectory_steps=200, pair_sampling="frame"
+)
+"""Reacher, stable-worldmodel's scripts/plan/config/reacher.yaml on `swm/ReacherDMControl-v0`
+(task qpos_match): frames drawn uniformly from random-policy episodes (scripts/data/collect_reacher.py:
+10,000 episodes of 200 steps of uniform random actions), the goal 25 frames later, 50 steps allowed.
+"short": our former setting, goal 15 steps ahead on a noisy expert's episodes, 30 allowed."""
 PROTOCOL_VARIANTS: dict[str, dict[str, EvalProtocol]] = {
     "tworoom": {
         "lewm": _TWOROOM_LEWM,
@@ -89,8 +109,14 @@ PROTOCOL_VARIANTS: dict[str, dict[str, EvalProtocol]] = {
             _TWOROOM_LEWM, name="long", goal_offset_steps=100, step_budget=150, trajectory_steps=300
         ),
     },
-    "pusht": {"lewm": EvalProtocol("lewm", goal_offset_steps=25, step_budget=50, expert_noise=0.2)},
-    "reacher": {"short": EvalProtocol("short", goal_offset_steps=15, step_budget=30, expert_noise=0.3)},
+    "pusht": {
+        "lewm": _PUSHT_LEWM,
+        "episode": EvalProtocol("episode", goal_offset_steps=25, step_budget=50, expert_noise=0.08),
+    },
+    "reacher": {
+        "lewm": _REACHER_LEWM,
+        "short": EvalProtocol("short", goal_offset_steps=15, step_budget=30, expert_noise=0.3),
+    },
 }
 PROTOCOLS: dict[str, EvalProtocol] = {env: next(iter(named.values())) for env, named in PROTOCOL_VARIANTS.items()}
 """Each environment's default protocol: the first of its variants."""
@@ -159,23 +185,29 @@ def _trajectory_steps(env_name: str, protocol: EvalProtocol) -> int:
     return protocol.trajectory_steps or spec(env_name).max_episode_steps
 
 
-def _trajectories_from_expert(env_name: str, protocol: EvalProtocol, env: Any) -> Iterator[np.ndarray]:
-    """(T+1, S) states of noisy-expert episodes from `env.reset(seed)`, seeds counting up from
-    held_out_seed, each ended at the goal or after the protocol's trajectory_steps."""
-    expert = make_expert(
+def _data_policy(env_name: str, protocol: EvalProtocol, env: Any) -> Policy:
+    if protocol.data_policy == "random":
+        return make_random(env_name, seed=protocol.held_out_seed, env=env)
+    return make_expert(
         env_name,
         noise=protocol.expert_noise,
         seed=protocol.held_out_seed,
         env=env,
         repeat_probability=protocol.expert_repeat_probability,
     )
+
+
+def _held_out_trajectories(env_name: str, protocol: EvalProtocol, env: Any) -> Iterator[np.ndarray]:
+    """(T+1, S) states of episodes of the protocol's data policy from `env.reset(seed)`, seeds counting
+    up from held_out_seed, each ended at the goal or after the protocol's trajectory_steps."""
+    policy = _data_policy(env_name, protocol, env)
     max_steps = _trajectory_steps(env_name, protocol)
     for seed in itertools.count(protocol.held_out_seed):
         observation, info = env.reset(seed=seed)
-        expert.reset(info)
+        policy.reset(info)
         states = [info["state"]]
         while len(states) <= max_steps and not info["success"]:
-            observation, _, _, _, info = env.step(expert.act(observation, info))
+            observation, _, _, _, info = env.step(policy.act(observation, info))
             states.append(info["state"])
         yield np.stack(states)
 
@@ -258,7 +290,7 @@ def start_goal_pairs(
     if dataset_dir:
         source = _trajectories_from_dataset(Path(dataset_dir), spec(env_name).name)
     else:
-        source = _trajectories_from_expert(env_name, protocol, env)
+        source = _held_out_trajectories(env_name, protocol, env)
     try:
         if protocol.pair_sampling == "episode":
             return _episode_pairs(source, episodes, offset, env.unwrapped, rng)

@@ -1,16 +1,22 @@
 """PushT: push a T-shaped block to a target pose (the task of Diffusion Policy, DINO-WM and LeWorldModel).
 
-Physics is gym-pusht's (pymunk world 512 x 512 px, image row = y; a kinematic disc of radius 15 px
-driven by gym-pusht's PD controller at 10 Hz; the T is 120 px wide and 120 px tall, frictionless
-contacts, no momentum: it moves only while pushed). Rendering is our own (OpenCV, straight to
-`image_size`), and the goal zone is not drawn: the goal comes as an image.
+Physics is gym-pusht's, which stable-worldmodel's `swm/PushT-v1` (used by LeWorldModel) shares:
+pymunk world 512 x 512 px, image row = y; a kinematic disc of radius 15 px driven by a PD controller
+(kp 100, kv 20) at 10 Hz; the T is 120 px wide and 120 px tall, frictionless contacts, no momentum:
+it moves only while pushed. Rendering is our own (OpenCV, straight to `image_size`), and the goal zone
+is not drawn: the goal comes as an image.
 
 State (7,): agent x, y (px), block x, y (px, the T's body origin: middle of the top of its bar),
-block angle (rad, wrapped to [-pi, pi)), agent vx, vy (px/s), as in DINO-WM.
-Action: a in [-1, 1]^2; the PD target of the agent is its position + a * `action_scale` px.
-Success (the DINO-WM thresholds, applied to the block only): block position within 20 px and block
-angle within pi/9 rad (20 deg) of the goal state's. `info["coverage"]` also reports gym-pusht's
-measure (fraction of the goal pose covered by the block; gym-pusht's own success is coverage > 0.95).
+block angle (rad, wrapped to [-pi, pi)), agent vx, vy (px/s), as in DINO-WM and stable-worldmodel.
+Action: a in [-1, 1]^2; the PD target of the agent is its position + a * `action_scale` px
+(100 px, as in stable-worldmodel and DINO-WM).
+Success (DINO-WM's and stable-worldmodel's test): the distance between (agent x, y, block x, y) and
+the goal state's is below 20 px and the block angle is within pi/9 rad (20 deg) of the goal's.
+`info["coverage"]` also reports gym-pusht's measure (fraction of the goal pose covered by the block;
+gym-pusht's own success is coverage > 0.95).
+
+`PUSHT_V0` (`ami_sim/PushT-v0`) keeps our first version: 40 px per unit action and success on the
+block alone (position within 20 px, angle within pi/9).
 """
 
 from __future__ import annotations
@@ -38,18 +44,27 @@ DEFAULT_GOAL = np.array([256.0, 400.0, 256.0, 256.0, np.pi / 4, 0.0, 0.0])
 
 @dataclass(frozen=True)
 class PushTConfig:
-    """Rendering, action scale and success thresholds of PushT (px, rad)."""
+    """Rendering, action scale and success test of PushT (px, rad).
+
+    success_with_agent: the position error is that of (agent x, y, block x, y), as published; False:
+    of the block alone (our first version).
+    """
 
     image_size: int = 64
-    action_scale: float = 40.0
+    action_scale: float = 100.0
     success_position: float = 20.0
     success_angle: float = float(np.pi / 9)
+    success_with_agent: bool = True
     random_goal: bool = False
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
         if self.action_scale <= 0 or self.success_position <= 0 or self.success_angle <= 0:
             raise ValueError("action_scale and the success thresholds must be positive")
+
+
+PUSHT_V0 = PushTConfig(action_scale=40.0, success_with_agent=False)
+"""Our first PushT (`ami_sim/PushT-v0`): 40 px per unit action, success on the block alone."""
 
 
 def rotation(angle: float) -> np.ndarray:
@@ -125,9 +140,11 @@ class PushTEnv(gym.Env):
         return image
 
     def goal_errors(self, state: np.ndarray, goal_state: np.ndarray) -> tuple[float, float]:
-        """(block position error in px, block angle error in rad)."""
-        position = float(np.hypot(state[2] - goal_state[2], state[3] - goal_state[3]))
-        return position, float(abs(wrap_angle(state[4] - goal_state[4])))
+        """(position error in px: of agent and block together, or of the block alone, as the config says;
+        block angle error in rad)."""
+        first = 0 if self.config.success_with_agent else 2
+        difference = np.asarray(state[first:4], dtype=np.float64) - np.asarray(goal_state[first:4], dtype=np.float64)
+        return float(np.linalg.norm(difference)), float(abs(wrap_angle(state[4] - goal_state[4])))
 
     def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
         """max(position error / 20 px, angle error / (pi/9)): success when below 1."""
@@ -203,15 +220,29 @@ def _contact_candidates(spacing: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
     return np.array(points), np.array(normals, float)
 
 
+def make_pusht_v0(**kwargs: Any) -> PushTEnv:
+    """`ami_sim/PushT-v0`: PushT with the `PUSHT_V0` settings; kwargs as for `PushTEnv`."""
+    return PushTEnv(config=PUSHT_V0, **kwargs)
+
+
 class PushTExpert:
     """Pushing controller: pick the point of the T's outline where a push best moves the block toward
     the goal pose (position and angle together), go round the block to just outside that point,
-    then push through it; re-planned every step, with hysteresis on the chosen point."""
+    then push through it; re-planned every step, with hysteresis on the chosen point. When the success
+    test counts the agent too and the block is within `settle_fraction` of both thresholds, it takes
+    the agent to the goal's agent position instead, round the block."""
 
-    def __init__(self, config: PushTConfig | None = None, margin: float = 4.0, rotation_radius: float = 60.0):
+    def __init__(
+        self,
+        config: PushTConfig | None = None,
+        margin: float = 4.0,
+        rotation_radius: float = 60.0,
+        settle_fraction: float = 0.5,
+    ):
         self.config = config or PushTConfig()
         self.margin = margin
         self.rotation_radius = rotation_radius
+        self.settle_fraction = settle_fraction
         self.points, self.normals = _contact_candidates()
         lever = self.points - T_COG
         # Frictionless contact: an impulse along -n moves the COG along -n / m and turns it by (r x -n) / I.
@@ -235,8 +266,12 @@ class PushTExpert:
     def action(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         state = np.asarray(state, dtype=np.float64)
         agent, pose, goal_pose = state[:2], state[2:5], np.asarray(goal_state[2:5], dtype=np.float64)
-        scores, desired = self._scores(pose, goal_pose)
         clearance = AGENT_RADIUS + self.margin
+        if self.config.success_with_agent and self._block_settled(pose, goal_pose):
+            goal_agent = np.asarray(goal_state[:2], dtype=np.float64)
+            target = self._route(agent, goal_agent, pose, clearance, free_end=2 * clearance)
+            return np.clip((target - agent) / self.config.action_scale, -1.0, 1.0).astype(np.float32)
+        scores, desired = self._scores(pose, goal_pose)
         approach = to_world(pose, self.points + self.normals * clearance)
         reachable = distance_to_t(pose, approach) > clearance - 1.0
         reachable &= np.all((approach > AGENT_RADIUS + 6) & (approach < WORLD - AGENT_RADIUS - 6), axis=1)
@@ -256,10 +291,20 @@ class PushTExpert:
             target = self._route(agent, approach[i], pose, clearance)
         return np.clip((target - agent) / self.config.action_scale, -1.0, 1.0).astype(np.float32)
 
-    def _route(self, agent: np.ndarray, goal: np.ndarray, pose: np.ndarray, clearance: float) -> np.ndarray:
-        """Next point toward `goal` that keeps clear of the T: straight if free, else round the block."""
+    def _block_settled(self, pose: np.ndarray, goal_pose: np.ndarray) -> bool:
+        position = float(np.linalg.norm(pose[:2] - goal_pose[:2]))
+        angle = float(abs(wrap_angle(pose[2] - goal_pose[2])))
+        c, f = self.config, self.settle_fraction
+        return position < f * c.success_position and angle < f * c.success_angle
+
+    def _route(
+        self, agent: np.ndarray, goal: np.ndarray, pose: np.ndarray, clearance: float, free_end: float = 0.0
+    ) -> np.ndarray:
+        """Next point toward `goal` that keeps clear of the T: straight if free (the last `free_end` px
+        before the goal need not be), else round the block."""
         path = agent + np.linspace(0.0, 1.0, 12)[:, None] * (goal - agent)
-        if np.all(distance_to_t(pose, path[1:]) > clearance - 2.0):
+        checked = path[1:][np.linalg.norm(path[1:] - goal, axis=1) >= free_end]
+        if np.all(distance_to_t(pose, checked) > clearance - 2.0):
             return goal
         cog = to_world(pose, T_COG[None])[0]
         radius = max(float(np.linalg.norm(agent - cog)), 80.0 + clearance)

@@ -26,13 +26,30 @@ SPECS: dict[str, SimSpec] = {
     spec.name: spec
     for spec in (
         SimSpec("tworoom", "ami_sim/TwoRoom-v1", "ami_sim.tworoom:TwoRoomEnv", "ami_sim.tworoom:TwoRoomExpert", 100),
-        SimSpec("pusht", "ami_sim/PushT-v0", "ami_sim.pusht:PushTEnv", "ami_sim.pusht:PushTExpert", 200),
-        SimSpec("reacher", "ami_sim/Reacher-v0", "ami_sim.reacher:ReacherEnv", "ami_sim.reacher:ReacherExpert", 100),
+        SimSpec("pusht", "ami_sim/PushT-v1", "ami_sim.pusht:PushTEnv", "ami_sim.pusht:PushTExpert", 200),
+        SimSpec("reacher", "ami_sim/Reacher-v1", "ami_sim.reacher:ReacherEnv", "ami_sim.reacher:ReacherExpert", 200),
     )
 }
 ENV_NAMES: tuple[str, ...] = tuple(SPECS)
-FORMER_VERSIONS: dict[str, str] = {"ami_sim/TwoRoom-v0": "ami_sim.tworoom:make_tworoom_v0"}
-"""Gymnasium ids of earlier versions kept for models trained on them -> entry point."""
+
+
+@dataclass(frozen=True)
+class FormerVersion:
+    """An earlier version of an environment, kept under its gymnasium id for models trained on it."""
+
+    gym_id: str
+    entry_point: str
+    max_episode_steps: int
+
+
+FORMER_VERSIONS: dict[str, FormerVersion] = {
+    former.gym_id: former
+    for former in (
+        FormerVersion("ami_sim/TwoRoom-v0", "ami_sim.tworoom:make_tworoom_v0", 100),
+        FormerVersion("ami_sim/PushT-v0", "ami_sim.pusht:make_pusht_v0", 200),
+        FormerVersion("ami_sim/Reacher-v0", "ami_sim.reacher:make_reacher_v0", 100),
+    )
+}
 
 
 def register_envs() -> None:
@@ -40,9 +57,9 @@ def register_envs() -> None:
     for spec in SPECS.values():
         if spec.gym_id not in gym.registry:
             gym.register(spec.gym_id, entry_point=spec.env_entry_point, max_episode_steps=spec.max_episode_steps)
-    for gym_id, entry_point in FORMER_VERSIONS.items():
-        if gym_id not in gym.registry:
-            gym.register(gym_id, entry_point=entry_point, max_episode_steps=SPECS["tworoom"].max_episode_steps)
+    for former in FORMER_VERSIONS.values():
+        if former.gym_id not in gym.registry:
+            gym.register(former.gym_id, entry_point=former.entry_point, max_episode_steps=former.max_episode_steps)
 
 
 def spec(name: str) -> SimSpec:
