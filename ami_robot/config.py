@@ -60,12 +60,18 @@ class Setting:
     def range_text(self) -> str:
         """The allowed range in words, e.g. "in [0, 1)" or "> 0"."""
         if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            low, high = _bound_text(self.low), _bound_text(self.high)
+            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{'>' if self.low_open else '>='} {_bound_text(self.low)}"
         if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
+            return f"{'<' if self.high_open else '<='} {_bound_text(self.high)}"
         return "finite"
+
+
+def _bound_text(bound: float) -> str:
+    """An integer bound exactly (2147483647, not 2.14748e+09), a float one short."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def setting(

@@ -30,3 +30,8 @@ class ImageError(AmiRobotError, ValueError):
 
 class DataError(AmiRobotError, ValueError):
     """An episode dataset or recording that cannot be read or used for training."""
+
+
+class PlanningError(AmiRobotError, ValueError):
+    """A plan that cannot be trusted: predictor weights that are not finite, or a cost that is not
+    finite although every input is (values too large for float32)."""

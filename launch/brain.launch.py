@@ -5,8 +5,11 @@ lowest latency) or, with `separate_processes:=true`, one process each. Settings 
 BrainSettings YAML (`settings_file`, default: the checkpoint's brain.yaml), node parameters from
 `params_file` (default share/ami_robot/params/brain.yaml, which also holds the real-time
 overrides); `checkpoint`, `settings_file`, `backend` and `command_type`, when given, override
-both. The arguments are declared and checked in `ami_robot.ros.launch_arguments`: a bad value
-stops the launch with one line before any node starts.
+both. Each command type goes out on its own topic: `twist_topic` (TwistStamped, default cmd_vel)
+or `array_topic` (Float32MultiArray, default command). `record:=BAG` also starts the recorder,
+which writes the brain's topics into the ROS 2 bag directory BAG (MCAP). The arguments are
+declared and checked in `ami_robot.ros.launch_arguments`: a bad value stops the launch with one
+line before any node starts.
 """
 
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
@@ -29,8 +32,8 @@ def _nodes(context):
     params_file = LaunchConfiguration("params_file").perform(context)
     remappings = [
         ("camera/image", value["image_topic"]),
-        ("cmd_vel", value["command_topic"]),
-        ("command", value["command_topic"]),
+        ("cmd_vel", value["twist_topic"]),
+        ("command", value["array_topic"]),
         ("goal/image", value["goal_topic"]),
     ]
     arguments = [] if value["autostart"] else ["--no-autostart"]
@@ -63,6 +66,17 @@ def _nodes(context):
                 remappings=remappings,
             )
         ]
+    if value["record"]:
+        nodes.append(
+            Node(
+                package="ami_robot",
+                executable="recorder",
+                name="recorder",
+                output="screen",
+                parameters=[{"path": value["record"]}],
+                remappings=remappings,
+            )
+        )
     return [GroupAction([PushRosNamespace(value["namespace"]), *nodes])]
 
 

@@ -2,9 +2,9 @@
 
 Starts the `sim_robot` node (camera, state, commands, `robot/reset` service) and includes
 brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
-an episode; `ami-robot demo` does all of this without ROS 2 launch. The arguments are checked
-like the parameters they feed (`ami_robot.ros.launch_arguments`): `env:=mars` stops the launch
-with one line before any node starts.
+an episode; `record:=BAG` records the run into a ROS 2 bag (MCAP); `ami-robot demo` does all of
+this without ROS 2 launch. The arguments are checked like the parameters they feed
+(`ami_robot.ros.launch_arguments`): `env:=mars` stops the launch with one line before any node starts.
 """
 
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
@@ -17,13 +17,14 @@ from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check
 from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
 
-BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "separate_processes")
+BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "command_type", "separate_processes", "record")
 SIM_ARGUMENTS = [
     argument_like("env", SIM_ROBOT, description="simulated environment"),
     argument_like("rate_hz", SIM_ROBOT),
     *(spec for spec in BRAIN_ARGUMENTS if spec.name in BRAIN_PASSED),
 ]
-"""Arguments of sim.launch.py besides the parameter files; those in BRAIN_PASSED go to brain.launch.py."""
+"""Arguments of sim.launch.py besides the parameter files; those in BRAIN_PASSED go to brain.launch.py,
+and `command_type`, when given, to the robot as well (both then use its default command topic)."""
 
 
 def _robot(context):
@@ -38,7 +39,11 @@ def _robot(context):
             output="screen",
             parameters=[
                 LaunchConfiguration("robot_params_file").perform(context),
-                {"env": value["env"], "rate_hz": value["rate_hz"]},
+                {
+                    "env": value["env"],
+                    "rate_hz": value["rate_hz"],
+                    **({"command_type": value["command_type"]} if value["command_type"] else {}),
+                },
             ],
         )
     ]
@@ -52,7 +57,9 @@ def generate_launch_description() -> LaunchDescription:
             "checkpoint": LaunchConfiguration("checkpoint"),
             "settings_file": LaunchConfiguration("settings_file"),
             "backend": LaunchConfiguration("backend"),
+            "command_type": LaunchConfiguration("command_type"),
             "separate_processes": LaunchConfiguration("separate_processes"),
+            "record": LaunchConfiguration("record"),
             "params_file": LaunchConfiguration("params_file"),
         }.items(),
     )

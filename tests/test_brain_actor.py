@@ -71,6 +71,23 @@ def test_brain_drives_inside_bounds_and_stops_without_goal_or_image(checkpoint: 
     assert brain.act(None, 0.5 + 0.6).reason is StopReason.STALE_IMAGE
 
 
+@pytest.mark.parametrize(
+    ("image_s", "now_s"),
+    [(3600.0, 0.0), (0.0, float("nan")), (float("inf"), 0.0), (0.0, float("inf"))],
+    ids=["image-from-the-future", "nan-now", "inf-image-time", "inf-now"],
+)
+def test_time_cannot_defeat_the_stale_image_stop(checkpoint: Path, image_s: float, now_s: float) -> None:
+    brain = make_brain(checkpoint)
+    brain.set_goal(image(1))
+    brain.act(image(2), image_s)
+    command = brain.act(None, now_s)
+    assert command.reason is StopReason.CLOCK_FAULT and command.is_error, command
+    np.testing.assert_array_equal(command.action, [0.0, 0.0])
+    assert command.detail, "the stop says which time is wrong"
+    fresh = brain.act(image(3), 1.0)
+    assert not fresh.stopped, "a new image with a sane time recovers"
+
+
 def test_malformed_image_raises_a_clear_error(checkpoint: Path) -> None:
     brain = make_brain(checkpoint)
     with pytest.raises(ImageError, match="uint8"):

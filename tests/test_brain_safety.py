@@ -46,11 +46,37 @@ def test_commands_stay_inside_bounds_and_rate_limits(plans: list[list[float]], s
 
 def test_a_stale_or_missing_image_stops() -> None:
     guard = CommandGuard(CONFIG, action_dim=2)
-    assert guard.image_fault(0.0) is StopReason.NO_IMAGE
+    assert guard.image_fault(0.0)[0] is StopReason.NO_IMAGE
     guard.image_received(1.0)
-    assert guard.image_fault(1.2) is StopReason.NONE
-    assert guard.image_fault(1.31) is StopReason.STALE_IMAGE
+    assert guard.image_fault(1.2)[0] is StopReason.NONE
+    assert guard.image_fault(1.31)[0] is StopReason.STALE_IMAGE
     assert not StopReason.STALE_IMAGE.is_error
+
+
+@pytest.mark.parametrize(
+    ("image_s", "now_s", "cause"),
+    [
+        (3600.0, 0.0, "newer than now"),
+        (1.0, 1.0 - CONFIG.clock_tolerance_s - 1e-3, "newer than now"),
+        (float("nan"), 1.0, "camera image time is nan"),
+        (float("inf"), 1.0, "camera image time is inf"),
+        (1.0, float("nan"), "time now is nan"),
+        (1.0, float("inf"), "time now is inf"),
+        (1.0, float("-inf"), "time now is -inf"),
+    ],
+)
+def test_a_clock_fault_stops_with_an_error_naming_the_cause(image_s: float, now_s: float, cause: str) -> None:
+    guard = CommandGuard(CONFIG, action_dim=2)
+    guard.image_received(image_s)
+    reason, detail = guard.image_fault(now_s)
+    assert reason is StopReason.CLOCK_FAULT and reason.is_error
+    assert cause in detail
+
+
+def test_an_image_stamped_within_the_clock_tolerance_is_fresh() -> None:
+    guard = CommandGuard(CONFIG, action_dim=2)
+    guard.image_received(1.0)
+    assert guard.image_fault(1.0 - CONFIG.clock_tolerance_s / 2) == (StopReason.NONE, "")
 
 
 @pytest.mark.parametrize(
@@ -81,6 +107,10 @@ def test_safety_config_is_validated() -> None:
         SafetyConfig(action_low=(0.5,), action_high=(1.0,)).stop(2)
     with pytest.raises(ValueError, match="has 3 values"):
         SafetyConfig(action_low=(0.0, 0.0, 0.0)).bounds(2)
+    with pytest.raises(ValueError, match="clock_tolerance_s"):
+        SafetyConfig(clock_tolerance_s=-0.001)
+    with pytest.raises(ValueError, match="clock_tolerance_s"):
+        SafetyConfig(clock_tolerance_s=float("nan"))
 
 
 @pytest.mark.parametrize(

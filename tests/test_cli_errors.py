@@ -77,3 +77,31 @@ def test_collect_reports_bad_options_in_one_line(tmp_path: Path, capsys: pytest.
     code, err = run_cli(["collect", "--env", "tworoom", "--episodes", "0", "--out", str(tmp_path)], capsys)
     assert code == 2
     assert_one_line_error(err, "collect", "episodes must be >= 1")
+
+
+def test_eval_refuses_a_checkpoint_with_nan_weights_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from ami_robot.perception import EncoderConfig
+    from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
+
+    model = WorldModel(
+        WorldModelConfig(
+            latent_dim=8,
+            image_size=32,
+            encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
+            predictor=PredictorConfig(hidden_dim=16, depth=1),
+        )
+    )
+    with torch.no_grad():
+        model.encoder.backbone.head[1].weight.fill_(float("nan"))
+    save_checkpoint(tmp_path / "ckpt", model)
+    code, err = run_cli(
+        ["eval", "--env", "tworoom", "--checkpoint", str(tmp_path / "ckpt"), "--episodes", "1", "--budget", "2"], capsys
+    )
+    assert code == 2
+    assert_one_line_error(
+        err, "eval", str(tmp_path / "ckpt" / "model.safetensors"), "'encoder.backbone.head.1.weight'", "NaN"
+    )

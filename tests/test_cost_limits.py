@@ -75,3 +75,26 @@ def test_projection_is_idempotent(a):
 def test_projection_rejects_wrong_action_dim():
     with pytest.raises(ValueError, match="last dimension must be 2"):
         ActionLimits.create(2, -1.0, 1.0).project(np.zeros((1, 3, 3), np.float32))
+
+
+def _bounds(low, high, max_rate):
+    b = _core.ActionBounds()
+    b.low, b.high, b.max_rate = low, high, max_rate
+    return b
+
+
+@pytest.mark.parametrize(
+    "low, high, max_rate, match",
+    [
+        ([-1.0, -1.0], [1.0, 1.0], [0.1], r"bounds\.max_rate: expected 0 or 2 values .*got 1"),
+        ([-1.0, -1.0], [1.0, 1.0], [0.1, 0.1, 0.1], r"bounds\.max_rate: expected 0 or 2 values .*got 3"),
+        ([1.0, -1.0], [-1.0, 1.0], [], "low > high at index 0"),
+        ([-1.0, float("nan")], [1.0, 1.0], [], "NaN at index 1"),
+        ([-1.0, -1.0], [1.0, 1.0], [0.1, float("nan")], r"max_rate must be finite and >= 0 at index 1"),
+        ([-1.0, -1.0], [1.0, 1.0], [float("inf"), 0.1], r"max_rate must be finite and >= 0 at index 0"),
+        ([-1.0, -1.0], [1.0, 1.0], [0.1, -0.1], r"max_rate must be finite and >= 0 at index 1"),
+    ],
+)
+def test_core_projection_rejects_bad_bounds(low, high, max_rate, match):
+    with pytest.raises(ValueError, match=match):
+        _core.project_actions(np.zeros((1, 3, 2), np.float32), _bounds(low, high, max_rate))

@@ -8,12 +8,14 @@ project's own CMake rules, which is put first on AMENT_PREFIX_PATH.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +26,13 @@ if shutil.which("cmake") is None:
     pytest.skip("cmake is needed to install the package files into a temporary prefix", allow_module_level=True)
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
 from ami_robot.perception import EncoderConfig
-from ami_robot.ros.qos import COMMAND
+from ami_robot.ros.qos import COMMAND, EVENTS
 from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -71,10 +75,7 @@ def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prefix
 
 
-def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path: Path) -> None:
-    from ament_index_python.packages import get_package_share_directory
-
-    assert Path(get_package_share_directory("ami_robot")) == installed_prefix / "share" / "ami_robot"
+def tiny_checkpoint(directory: Path) -> Path:
     config = WorldModelConfig(
         latent_dim=8,
         env_action_dim=2,
@@ -84,17 +85,23 @@ def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path:
         action_low=(-1.0, -1.0),
         action_high=(1.0, 1.0),
     )
-    save_checkpoint(tmp_path / "tiny", WorldModel(config))
+    return save_checkpoint(directory, WorldModel(config))
 
-    log = (tmp_path / "launch.log").open("w")
+
+@contextlib.contextmanager
+def sim_launch(tmp_path: Path, *arguments: str) -> Iterator[tuple[rclpy.node.Node, rclpy.executors.Executor, Path]]:
+    """sim.launch.py with a tiny checkpoint and `arguments` ("name:=value"), after the robot reset;
+    yields a probe node in this process, its executor and the launch log."""
+    log_path = tmp_path / "launch.log"
+    log = log_path.open("w")
     launch = subprocess.Popen(
         [
             sys.executable,
             "-c",
             RUN_LAUNCH_FILE,
             str(REPO / "launch" / "sim.launch.py"),
-            f"checkpoint:={tmp_path / 'tiny'}",
-            "backend:=torch",
+            f"checkpoint:={tiny_checkpoint(tmp_path / 'tiny')}",
+            *arguments,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -105,20 +112,13 @@ def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path:
     node = rclpy.create_node("launch_probe", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    commands: list[np.ndarray] = []
-    node.create_subscription(
-        TwistStamped, "cmd_vel", lambda m: commands.append(np.array([m.twist.linear.x, m.twist.linear.y])), COMMAND
-    )
     try:
         client = node.create_client(Trigger, "robot/reset")
-        assert client.wait_for_service(timeout_sec=60.0), (tmp_path / "launch.log").read_text()[-3000:]
+        assert client.wait_for_service(timeout_sec=60.0), log_path.read_text()[-3000:]
         future = client.call_async(Trigger.Request())
         executor.spin_until_future_complete(future, timeout_sec=30.0)
         assert future.result() is not None and future.result().success
-        deadline = time.monotonic() + 60.0
-        while time.monotonic() < deadline and not any(np.any(a != 0) for a in commands):
-            executor.spin_once(timeout_sec=0.1)
-        assert any(np.any(a != 0) for a in commands), (tmp_path / "launch.log").read_text()[-3000:]
+        yield node, executor, log_path
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -130,3 +130,60 @@ def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path:
             os.killpg(launch.pid, signal.SIGKILL)
             launch.wait(timeout=10.0)
         log.close()
+
+
+def spin_until(executor: rclpy.executors.Executor, predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not predicate():
+        executor.spin_once(timeout_sec=0.1)
+    return predicate()
+
+
+@pytest.mark.parametrize("command_type", ["twist", "array"])
+def test_sim_launch_drives_the_simulated_robot(installed_prefix: Path, tmp_path: Path, command_type: str) -> None:
+    """Each command type on its own topic: TwistStamped on cmd_vel, Float32MultiArray on command."""
+    from ament_index_python.packages import get_package_share_directory
+
+    assert Path(get_package_share_directory("ami_robot")) == installed_prefix / "share" / "ami_robot"
+    commands: dict[str, list[np.ndarray]] = {"twist": [], "array": []}
+    with sim_launch(tmp_path, "backend:=torch", f"command_type:={command_type}") as (node, executor, log):
+        node.create_subscription(
+            TwistStamped,
+            "cmd_vel",
+            lambda m: commands["twist"].append(np.array([m.twist.linear.x, m.twist.linear.y])),
+            COMMAND,
+        )
+        node.create_subscription(
+            Float32MultiArray, "command", lambda m: commands["array"].append(np.array(m.data)), COMMAND
+        )
+        moving = spin_until(executor, lambda: any(np.any(a != 0) for a in commands[command_type]), 60.0)
+        assert moving, log.read_text()[-3000:]
+    other = "array" if command_type == "twist" else "twist"
+    assert not commands[other], f"nothing on the {other} topic"
+
+
+def test_an_unavailable_backend_falls_back_with_a_warning(installed_prefix: Path, tmp_path: Path) -> None:
+    from ami_robot.planning.backends import available_backends, cuda_unavailable_reason
+
+    if cuda_unavailable_reason() is None:
+        pytest.skip("backend cuda is available here")
+    planner_status: list[tuple[int, str, dict[str, str]]] = []
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith("/planner"):
+                values = {kv.key: kv.value for kv in status.values}
+                planner_status.append((int.from_bytes(status.level, "little"), status.message, values))
+
+    with sim_launch(tmp_path, "backend:=cuda") as (node, executor, log):
+        node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, EVENTS)
+
+        def controlling_on_the_fallback() -> bool:
+            return any(
+                m.startswith("controlling; backend cuda unavailable") and v.get("backend") == available_backends()[0]
+                for _, m, v in planner_status
+            )
+
+        assert spin_until(executor, controlling_on_the_fallback, 60.0), (planner_status[-5:], log.read_text()[-3000:])
+    level, message, _ = next(s for s in planner_status if s[1].startswith("controlling; backend cuda"))
+    assert level == 1 and "every other setting kept" in message

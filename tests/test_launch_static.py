@@ -278,3 +278,48 @@ def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: 
     sim = load_launch_file("sim.launch.py", monkeypatch)
     (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, env="pusht", rate_hz="20"))
     assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0}
+
+
+def test_record_argument_adds_the_recorder_to_either_launch_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, record="/tmp/run1"))
+    nodes = {node.kwargs["executable"]: node.kwargs for node in group.args[0][1:]}
+    assert set(nodes) == {"brain", "recorder"}
+    assert nodes["recorder"]["parameters"] == [{"path": "/tmp/run1"}]
+    assert "record" in load_launch_file("sim.launch.py", monkeypatch).BRAIN_PASSED
+
+
+def remappings_of(node: _Action) -> dict[str, str]:
+    return dict(node.kwargs["remappings"])
+
+
+@pytest.mark.parametrize("command_type", ["", "twist", "array"])
+def test_each_command_type_has_its_own_default_topic(monkeypatch: pytest.MonkeyPatch, command_type: str) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, command_type=command_type))
+    (node,) = group.args[0][1:]
+    remapped = remappings_of(node)
+    assert (remapped["cmd_vel"], remapped["command"]) == ("cmd_vel", "command"), (
+        "a Float32MultiArray on the Twist topic (or the reverse) never moves the robot"
+    )
+
+
+def test_command_topics_are_remapped_one_type_each_for_the_brain_and_the_recorder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    given = dict(twist_topic="/base/cmd_vel", array_topic="/arm/command", image_topic="/camera/image_raw")
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, separate_processes="true", record="/tmp/b", **given))
+    for node in group.args[0][1:]:
+        remapped, executable = remappings_of(node), node.kwargs["executable"]
+        assert (remapped["cmd_vel"], remapped["command"]) == ("/base/cmd_vel", "/arm/command"), executable
+        assert remapped["camera/image"] == "/camera/image_raw", executable
+
+
+def test_sim_launch_gives_the_command_type_to_the_robot_and_the_brain(monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, command_type="array"))
+    assert robot.kwargs["parameters"][1]["command_type"] == "array"
+    assert "command_type" in sim.BRAIN_PASSED
+    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS))
+    assert "command_type" not in robot.kwargs["parameters"][1], "not given: the robot's parameter file decides"

@@ -41,7 +41,9 @@ BOUND, MAX_RATE, IMAGE_TIMEOUT_S = 0.3, 0.1, 0.5
 DEADLINE_S = 10.0  # generous: these tests share 2 cores with other processes; overruns are tested with 1e-4
 
 
-def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
+def tiny_checkpoint(directory: Path, overflowing_predictor: bool = False) -> Path:
+    """A random tiny world model; `overflowing_predictor`: finite predictor weights so large (1e30)
+    that its predictions overflow float32, so every plan's cost is non-finite."""
     torch.manual_seed(0)
     config = WorldModelConfig(
         latent_dim=8,
@@ -53,10 +55,10 @@ def tiny_checkpoint(directory: Path, nan_predictor: bool = False) -> Path:
         action_high=(1.0, 1.0),
     )
     model = WorldModel(config)
-    if nan_predictor:
+    if overflowing_predictor:
         with torch.no_grad():
             for parameter in model.predictor.parameters():
-                parameter.fill_(float("nan"))
+                parameter.fill_(1e30)
     save_checkpoint(directory, model)
     return directory
 
@@ -169,7 +171,7 @@ class Probe:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("checkpoints")
-    return tiny_checkpoint(root / "tiny"), tiny_checkpoint(root / "nan", nan_predictor=True)
+    return tiny_checkpoint(root / "tiny"), tiny_checkpoint(root / "overflowing", overflowing_predictor=True)
 
 
 @pytest.fixture(scope="module")
@@ -284,19 +286,20 @@ def test_planning_overrun_stops_with_an_error(running_brain) -> None:
         probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=DEADLINE_S)])
 
 
-def test_non_finite_plan_from_a_switched_model_stops_with_an_error(running_brain, checkpoints) -> None:
+def test_a_planner_failure_from_a_switched_model_stops_with_an_error(running_brain, checkpoints) -> None:
+    """The planner refuses to return a plan whose cost overflowed (PlanningError): a planner failure,
+    reported as such, not as a non-finite plan."""
     proc, probe, log = running_brain
     good, broken = checkpoints
     mark = len(probe.diagnostics)
     probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(broken))])
 
     def failed() -> bool:
-        return probe.diagnosed("/planner", 2, "non-finite", mark) or probe.diagnosed(
-            "/planner", 2, "planner raised", mark
-        )
+        return probe.diagnosed("/planner", 2, "stop: planner raised an exception PlanningError", mark)
 
     try:
         assert probe.spin_until(failed, 30.0, camera_hz=20.0), "an error diagnostic for the broken model"
+        assert not probe.diagnosed("/planner", 2, "non-finite", mark), "a planner failure is not a non-finite plan"
         probe.commands.clear()
         probe.spin_until(lambda: len(probe.commands) >= 5, 15.0, camera_hz=20.0)
         assert probe.commands and all(np.all(a == 0.0) for _, a in probe.commands)

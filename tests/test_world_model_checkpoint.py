@@ -164,3 +164,90 @@ def test_mismatched_config_and_weights_raise(tmp_path: Path) -> None:
     (tmp_path / "ckpt" / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="missing tensors"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def _rewrite_config(directory: Path, edit) -> None:
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+
+
+def test_non_finite_weights_with_a_matching_checksum_are_refused(tmp_path: Path) -> None:
+    model = _model()
+    with torch.no_grad():
+        model.encoder.backbone.convs[0].weight[0, 0, 0, 0] = float("nan")
+    save_checkpoint(tmp_path / "ckpt", model)  # the recorded SHA-256 matches the NaN weights
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: tensor 'encoder\.backbone\.convs\.0\.weight'.*NaN"):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+@pytest.mark.parametrize(
+    "recorded, match",
+    [
+        ("deadbeef", r"config\.json: sha256 must map file names to SHA-256 digests, got 'deadbeef'"),
+        ({"model.safetensors": "deadbeef"}, r"config\.json: sha256\.model\.safetensors must be 64 hexadecimal"),
+        ({"model.safetensors": 7}, r"config\.json: sha256\.model\.safetensors must be 64 hexadecimal"),
+    ],
+)
+def test_a_malformed_sha256_is_a_checkpoint_error(tmp_path: Path, recorded, match: str) -> None:
+    save_checkpoint(tmp_path / "ckpt", _model())
+    _rewrite_config(tmp_path / "ckpt", lambda config: config.update(sha256=recorded))
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+def test_a_malformed_train_state_sha256_is_a_checkpoint_error(tmp_path: Path) -> None:
+    model = _model()
+    state = TrainState(step=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1).state_dict(), train_config={})
+    save_checkpoint(tmp_path / "ckpt", model, state)
+    path = tmp_path / "ckpt" / "train_state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sha256": "deadbeef"}))
+    with pytest.raises(CheckpointError, match=r"train_state\.json: sha256 must map file names"):
+        load_train_state(tmp_path / "ckpt")
+
+
+@pytest.fixture
+def no_real_model_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading may build a WorldModel on the meta device (shapes only), never a real one, until the
+    config and the weights have been checked against each other."""
+    from ami_robot.world_model import checkpoint
+
+    class MetaOnlyWorldModel(WorldModel):
+        def __init__(self, config: WorldModelConfig) -> None:
+            assert torch.get_default_device().type == "meta", "a real model was allocated before validation"
+            super().__init__(config)
+
+    monkeypatch.setattr(checkpoint, "WorldModel", MetaOnlyWorldModel)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, match",
+    [
+        ("predictor", "hidden_dim", 10**9, r"config\.json: world_model\.predictor\.hidden_dim = 1000000000 is larger"),
+        (None, "image_size", 10**7, r"config\.json: world_model\.image_size = 10000000 is larger"),
+        ("encoder", "cnn_channels", [8, 10**6], r"config\.json: world_model\.encoder\.cnn_channels\[1\] = 1000000"),
+        ("predictor", "hidden_dim", 4096, r"model\.safetensors: does not match config\.json: .*predictor\.net"),
+        (None, "image_size", 4096, r"model\.safetensors: does not match config\.json: .*encoder\.backbone\.head"),
+    ],
+)
+@pytest.mark.usefixtures("no_real_model_construction")
+def test_sizes_in_config_json_are_checked_before_any_allocation(
+    tmp_path: Path, section: str | None, key: str, value, match: str
+) -> None:
+    save_checkpoint(tmp_path / "ckpt", _model())
+
+    def edit(config: dict) -> None:
+        (config["world_model"][section] if section else config["world_model"])[key] = value
+
+    _rewrite_config(tmp_path / "ckpt", edit)
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+@pytest.mark.usefixtures("no_real_model_construction")
+def test_a_config_that_builds_no_model_is_a_checkpoint_error(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "ckpt", _model())
+    _rewrite_config(tmp_path / "ckpt", lambda config: config["world_model"].update(image_size=2))
+    with pytest.raises(CheckpointError, match=r"config\.json: world_model describes no buildable model: image_size 2"):
+        load_checkpoint(tmp_path / "ckpt")

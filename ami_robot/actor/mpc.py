@@ -30,6 +30,7 @@ class BrainCommand:
 
     action: raw robot command (env_action_dim,), already safe; reason: why it is a stop (NONE if not);
     plan: raw planned actions (H * frameskip, env_action_dim) or None when not replanned this tick;
+    plan_std: the planner's final sampling std around `plan`, in raw action units, same shape;
     cost: plan cost; planning_s: time spent planning this tick; surprise: see `ShortTermMemory`.
     """
 
@@ -37,6 +38,7 @@ class BrainCommand:
     reason: StopReason = StopReason.NONE
     detail: str = ""
     plan: np.ndarray | None = None
+    plan_std: np.ndarray | None = None
     cost: float = float("nan")
     planning_s: float = 0.0
     surprise: float | None = None
@@ -52,12 +54,13 @@ class BrainCommand:
 
 
 def build_planner(model: WorldModel, settings: BrainSettings):
-    """The CEM or MPPI planner over `model`'s predictor, searching inside the model's action bounds
-    (normalised, as seen in training; PlannerConfig's defaults when the model has none)."""
+    """The CEM or MPPI planner over `model`'s predictor (and its critic, when it has one), searching
+    inside the model's action bounds (normalised, as seen in training; PlannerConfig's defaults
+    when the model has none)."""
     planner_cls = CEMPlanner if settings.method == "cem" else MPPIPlanner
     bounds = model.action_bounds()
     config = settings.planner_config(*bounds) if bounds is not None else settings.planner_config()
-    return planner_cls(model.predictor, config, backend=settings.backend)
+    return planner_cls(model.predictor, config, backend=settings.backend, critic=model.critic)
 
 
 class Actor:
@@ -113,9 +116,9 @@ class Actor:
 
     def tick(self, now_s: float) -> BrainCommand:
         """The command for this control period."""
-        fault = self.guard.image_fault(now_s)
+        fault, detail = self.guard.image_fault(now_s)
         if fault is not StopReason.NONE:
-            return self.stop(fault)
+            return self.stop(fault, detail)
         if self.goal is None:
             return self.stop(StopReason.NO_GOAL)
         if self._queue:
@@ -140,21 +143,42 @@ class Actor:
         blocks = np.asarray(result.actions, dtype=np.float32)  # (H, action_dim), normalised
         cost = float(result.cost)
         raw_plan = self.model.denormalize_actions(blocks).reshape(-1, self.model.env_action_dim)
+        raw_std = self._raw_spread(getattr(result, "std", None), raw_plan.shape)
         safe = self.guard.command(raw_plan, planning_s, cost)
         if safe.stopped:
             self._queue.clear()
             if hasattr(self.planner, "reset"):
                 self.planner.reset()
             return self._as_command(
-                safe, plan=raw_plan, cost=cost, planning_s=planning_s, surprise=surprise, replanned=True
+                safe,
+                plan=raw_plan,
+                plan_std=raw_std,
+                cost=cost,
+                planning_s=planning_s,
+                surprise=surprise,
+                replanned=True,
             )
         with torch.inference_mode():
             z_next = self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(blocks[:1]))[0].numpy()
         self.memory.acted(blocks[0], z_next)
         self._queue.extend(raw_plan[1 : self.model.frameskip])
         return self._as_command(
-            safe, plan=raw_plan, cost=cost, planning_s=planning_s, surprise=surprise, replanned=True
+            safe,
+            plan=raw_plan,
+            plan_std=raw_std,
+            cost=cost,
+            planning_s=planning_s,
+            surprise=surprise,
+            replanned=True,
         )
+
+    def _raw_spread(self, std: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The planner's normalised sampling std (H, action_dim) in raw action units, shaped like the raw plan."""
+        if std is None:
+            return None
+        spread = np.asarray(std, dtype=np.float32)
+        zero = self.model.denormalize_actions(np.zeros_like(spread))
+        return (self.model.denormalize_actions(spread) - zero).reshape(shape)
 
     @staticmethod
     def _as_command(safe: SafeCommand, **extra) -> BrainCommand:

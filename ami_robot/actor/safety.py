@@ -9,6 +9,10 @@ is made. A command is either
   there is no fresh camera image (none yet, or older than `image_timeout_s`), no goal, the plan
   took longer than `deadline_s`, or the plan holds a non-finite value.
 
+An image only counts as fresh when its age is known: a non-finite time, or an image newer than
+now by more than `clock_tolerance_s` (a clock that went backwards, a camera clock ahead of the
+brain's), is a clock fault and stops with an error.
+
 `validate_image` checks a camera frame before it reaches the encoder.
 """
 
@@ -30,6 +34,7 @@ class StopReason(str, enum.Enum):
     NONE = "none"
     NO_IMAGE = "no camera image yet"
     STALE_IMAGE = "camera image too old"
+    CLOCK_FAULT = "camera image time is in the future or not finite"
     NO_GOAL = "no goal set"
     OVERRUN = "planning overran its deadline"
     NON_FINITE = "plan has a non-finite value"
@@ -39,13 +44,19 @@ class StopReason(str, enum.Enum):
     @property
     def is_error(self) -> bool:
         """Errors are faults of the brain itself; the other stops are expected states."""
-        return self in (StopReason.OVERRUN, StopReason.NON_FINITE, StopReason.PLANNER_FAILED)
+        return self in (
+            StopReason.CLOCK_FAULT,
+            StopReason.OVERRUN,
+            StopReason.NON_FINITE,
+            StopReason.PLANNER_FAILED,
+        )
 
 
 @dataclass(frozen=True)
 class SafetyConfig:
     """Command bounds (A,) in action units (length-1 bounds broadcast), `max_rate` the largest change
-    per control step, a stale-image timeout and a planning deadline in seconds. Every value is finite."""
+    per control step, a stale-image timeout, a planning deadline and a clock tolerance in seconds.
+    Every value is finite."""
 
     action_low: tuple[float, ...] = setting(
         (-1.0,), help="lowest command per action dimension (one value: all dimensions)"
@@ -61,6 +72,12 @@ class SafetyConfig:
     )
     deadline_s: float = setting(
         0.1, help="stop with an error when planning takes longer than this (s)", low=0.0, low_open=True, high=60.0
+    )
+    clock_tolerance_s: float = setting(
+        0.005,
+        help="largest amount by which a camera image may seem newer than now (s) before it is a clock fault",
+        low=0.0,
+        high=1.0,
     )
     stop_action: tuple[float, ...] = setting((0.0,), help="the command sent to stop (one value: all dimensions)")
 
@@ -125,13 +142,24 @@ class CommandGuard:
         """Record the arrival time (s, the guard's clock) of a valid camera image."""
         self.last_image_s = stamp_s
 
-    def image_fault(self, now_s: float) -> StopReason:
-        """NO_IMAGE or STALE_IMAGE when planning must not run at `now_s`, else NONE."""
+    def image_fault(self, now_s: float) -> tuple[StopReason, str]:
+        """(reason, detail) when planning must not run at `now_s` (NO_IMAGE, STALE_IMAGE or
+        CLOCK_FAULT), else (NONE, "")."""
+        if not math.isfinite(now_s):
+            return StopReason.CLOCK_FAULT, f"the time now is {now_s}"
         if self.last_image_s is None:
-            return StopReason.NO_IMAGE
-        if now_s - self.last_image_s > self.config.image_timeout_s:
-            return StopReason.STALE_IMAGE
-        return StopReason.NONE
+            return StopReason.NO_IMAGE, ""
+        if not math.isfinite(self.last_image_s):
+            return StopReason.CLOCK_FAULT, f"the camera image time is {self.last_image_s}"
+        age_s = now_s - self.last_image_s
+        if age_s < -self.config.clock_tolerance_s:
+            return StopReason.CLOCK_FAULT, (
+                f"the camera image is {-age_s:.3f} s newer than now (tolerance {self.config.clock_tolerance_s} s): "
+                "a clock went backwards or the camera clock is ahead"
+            )
+        if age_s > self.config.image_timeout_s:
+            return StopReason.STALE_IMAGE, f"{age_s:.3f} s old"
+        return StopReason.NONE, ""
 
     def command(self, planned_actions: np.ndarray, planning_time_s: float, cost: float = 0.0) -> SafeCommand:
         """The command for a plan (H, A) that took `planning_time_s`: its first action made safe, or a stop."""

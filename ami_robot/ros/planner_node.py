@@ -3,16 +3,20 @@
 Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each tick
 (`control_rate_hz`) publishes the command: `cmd_vel` (geometry_msgs/TwistStamped, `command_type`
 twist) or `command` (std_msgs/Float32MultiArray, `command_type` array); when it replanned, the plan
-as `brain/plan` (nav_msgs/Path, actions integrated as x/y velocities) and the executed normalised
+as `brain/plan` (nav_msgs/Path, actions integrated as x/y velocities) and `brain/plan/markers`
+(visualization_msgs/MarkerArray: the path, the elites' spread, cost and surprise; see
+`ami_robot.ros.visualization`) for RViz and Foxglove, and the executed normalised
 action block on `brain/action_block`; every second, and at once on an error, /diagnostics with the
 measured rate, latency (camera stamp to command), planning time, cost and backend.
 
 configure loads the model and builds the planner, activate starts the control timer, deactivate
-sends the stop command and stops the timer.
+sends the stop command and stops the timer. A backend this machine cannot run (`cuda` without a
+GPU) is replaced by the best one it can, every other setting kept, and reported as a WARN.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from typing import Any
@@ -24,11 +28,13 @@ from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
+from visualization_msgs.msg import MarkerArray
 
 from ami_robot.actor import Actor, BrainCommand
 from ami_robot.actor.safety import StopReason
 from ami_robot.config import ConfigError
 from ami_robot.configurator import BrainSettings
+from ami_robot.errors import BackendUnavailableError
 from ami_robot.ros import params as P
 from ami_robot.ros.conversions import (
     ConversionError,
@@ -42,7 +48,9 @@ from ami_robot.ros.conversions import (
 from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import run_nodes
+from ami_robot.ros.visualization import plan_markers
 from ami_robot.world_model.checkpoint import load_model
+from ami_robot.world_model.model import WorldModel
 
 CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
 
@@ -53,6 +61,7 @@ class PlannerNode(BrainNode):
         self.actor: Actor | None = None
         self.goal_msg: Image | None = None
         self.configured_settings: dict[str, Any] = {}
+        self.backend_fallback = ""
         self.latencies_ms: deque[float] = deque(maxlen=10000)
         self.planning_ms: deque[float] = deque(maxlen=10000)
         self.timer = None
@@ -68,7 +77,7 @@ class PlannerNode(BrainNode):
         try:
             settings = self.settings()
             model = load_model(settings.checkpoint)
-            self.actor = Actor(model, settings)
+            self.actor, self.backend_fallback = self.build_actor(model, settings)
         except Exception as exc:
             self.get_logger().error(f"cannot configure the planner: {exc}")
             return FAILURE
@@ -85,6 +94,7 @@ class PlannerNode(BrainNode):
             else self.create_publisher(Float32MultiArray, "command", COMMAND)
         )
         self.path_pub = self.create_publisher(Path, "brain/plan", EVENTS)
+        self.markers_pub = self.create_publisher(MarkerArray, "brain/plan/markers", EVENTS)
         self.block_pub = self.create_publisher(Float32MultiArray, "brain/action_block", EVENTS)
         self.subs = [
             self.create_subscription(Image, "brain/latent", self.on_latent, LATEST),
@@ -109,7 +119,7 @@ class PlannerNode(BrainNode):
     def on_cleanup(self, state):
         for sub in self.subs:
             self.destroy_subscription(sub)
-        for pub in (self.command_pub, self.path_pub, self.block_pub):
+        for pub in (self.command_pub, self.path_pub, self.markers_pub, self.block_pub):
             self.destroy_publisher(pub)
         self.destroy_timer(self.status_timer)
         self.actor = None
@@ -156,7 +166,7 @@ class PlannerNode(BrainNode):
         try:
             settings = P.validate({**self.values(), **snapshot})
             model = old.model if settings.checkpoint == old.settings.checkpoint else load_model(settings.checkpoint)
-            actor = Actor(model, settings)
+            actor, backend_fallback = self.build_actor(model, settings)
         except (ConfigError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
             self.diagnose(ERROR, f"{source} rejected, keeping the current settings: {exc}")
             return False
@@ -168,19 +178,30 @@ class PlannerNode(BrainNode):
                 actor.set_goal_latent(msg_to_latent(self.goal_msg, model.latent_dim))
             except ConversionError:
                 pass
-        self.actor = actor
+        self.actor, self.backend_fallback = actor, backend_fallback
         if self.timer is not None and settings.control_rate_hz != old.settings.control_rate_hz:
             self.destroy_timer(self.timer)
             self.timer = self.create_timer(1.0 / settings.control_rate_hz, self.tick)
         self.get_logger().info(f"{source} applied ({settings.method}, backend {actor.backend})")
         return True
 
+    def build_actor(self, model: WorldModel, settings: BrainSettings) -> tuple[Actor, str]:
+        """(actor, fallback note): the actor for `settings`, or, when its backend cannot run here, for
+        the same settings on the backend "auto" picks; the note says so (empty: no fallback)."""
+        try:
+            return Actor(model, settings), ""
+        except BackendUnavailableError as exc:
+            actor = Actor(model, dataclasses.replace(settings, backend="auto"))
+            note = f"backend {settings.backend} unavailable, planning on {actor.backend} with every other setting kept"
+            self.diagnose(WARN, f"{note}: {exc}")
+            return actor, note
+
     def tick(self) -> None:
         start = time.perf_counter()
         try:
             command = self.actor.tick(self.now_s())
         except Exception as exc:
-            command = self.actor.stop(StopReason.NON_FINITE, f"planner raised {type(exc).__name__}: {exc}")
+            command = self.actor.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
         self.publish_command(command)
         now = self.now_s()
         self.ticks += 1
@@ -194,13 +215,10 @@ class PlannerNode(BrainNode):
             self.latencies_ms.append((now - self.latest_stamp_s) * 1e3)
             self.planning_ms.append(command.planning_s * 1e3)
             self.cost = command.cost
-            self.path_pub.publish(
-                plan_to_path(
-                    command.plan,
-                    1.0 / self.actor.settings.control_rate_hz,
-                    self.get_clock().now().to_msg(),
-                    self.frame_id,
-                )
+            dt_s, stamp = 1.0 / self.actor.settings.control_rate_hz, self.get_clock().now().to_msg()
+            self.path_pub.publish(plan_to_path(command.plan, dt_s, stamp, self.frame_id))
+            self.markers_pub.publish(
+                plan_markers(command.plan, command.plan_std, dt_s, stamp, self.frame_id, command.cost, command.surprise)
             )
             self.block_pub.publish(array_to_msg(self.actor.memory.last_actions(1)[0]))
         self.tick_ms = (time.perf_counter() - start) * 1e3
@@ -249,6 +267,8 @@ class PlannerNode(BrainNode):
             self.diagnose(WARN, "inactive", **self.stats())
         elif self.last is not None and self.last.stopped:
             self.diagnose(ERROR if self.last.is_error else WARN, f"stopped: {self.last.reason.value}", **self.stats())
+        elif self.backend_fallback:
+            self.diagnose(WARN, f"controlling; {self.backend_fallback}", **self.stats())
         else:
             self.diagnose(OK, "controlling", **self.stats())
 

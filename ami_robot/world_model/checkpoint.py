@@ -1,12 +1,15 @@
 """World-model checkpoints: a directory of safetensors weights and JSON, never pickle.
 
-    DIR/model.safetensors       WorldModel.state_dict()
+    DIR/model.safetensors       WorldModel.state_dict() (the critic's tensors, if any, prefixed "critic.")
     DIR/config.json             {"format", "world_model": WorldModelConfig, "metrics", "sha256"}
     DIR/train_state.safetensors optimizer tensors and RNG state        (only for resuming)
     DIR/train_state.json        step, optimizer hyper-parameters, training config, history
+    DIR/critic_train_state.*    the same for the critic stage (a second stage on a frozen world model)
 
 config.json records the SHA-256 of model.safetensors, so a corrupted or swapped weight file is
-reported instead of loaded. Each file is written to a temporary name and renamed.
+reported instead of loaded. Loading checks config.json's sizes and the weight file's tensor shapes
+against each other before the model is allocated, and refuses NaN or Inf weights. Each file is
+written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +33,13 @@ from ami_robot.world_model.model import WorldModel, WorldModelConfig
 FORMAT = "ami_robot.world_model/1"
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-TRAIN_TENSORS_FILE = "train_state.safetensors"
-TRAIN_JSON_FILE = "train_state.json"
+TRAIN_STATE = "train_state"
+CRITIC_TRAIN_STATE = "critic_train_state"
+TRAIN_TENSORS_FILE = f"{TRAIN_STATE}.safetensors"
+TRAIN_JSON_FILE = f"{TRAIN_STATE}.json"
+LARGEST_SIZE = 1 << 16
+"""No integer in a world-model config (a width, depth, image side) is larger: a bigger one is an
+edited or corrupt config.json, refused before anything is allocated."""
 
 
 @dataclass
@@ -75,6 +84,45 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _recorded_sha256(data: dict[str, Any], file_name: str, json_path: Path) -> str | None:
+    """The SHA-256 (64 hex digits) that `data["sha256"]` records for `file_name`; None when none is."""
+    recorded = data.get("sha256", {})
+    if not isinstance(recorded, dict):
+        raise CheckpointError(f"{json_path}: sha256 must map file names to SHA-256 digests, got {recorded!r}")
+    digest = recorded.get(file_name)
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+        raise CheckpointError(f"{json_path}: sha256.{file_name} must be 64 hexadecimal digits, got {digest!r}")
+    return digest
+
+
+def _check_sizes(value: Any, where: str, path: Path) -> None:
+    """Raise CheckpointError naming the first integer in the JSON `value` above LARGEST_SIZE."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_sizes(item, f"{where}.{key}", path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_sizes(item, f"{where}[{index}]", path)
+    elif isinstance(value, int) and not isinstance(value, bool) and value > LARGEST_SIZE:
+        raise CheckpointError(f"{path}: {where} = {value} is larger than any model size ({LARGEST_SIZE})")
+
+
+def _expected_shapes(config: WorldModelConfig, path: Path) -> dict[str, torch.Size]:
+    """The shape of every tensor of a WorldModel(config), found without allocating it (meta device)."""
+    try:
+        with torch.device("meta"):
+            skeleton = WorldModel(config)
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: world_model describes no buildable model: {exc}") from exc
+    return {name: tensor.shape for name, tensor in skeleton.state_dict().items()}
+
+
+def _check_finite(weights: dict[str, torch.Tensor], path: Path) -> None:
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} contains NaN or Inf")
+
+
 def _read_tensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
@@ -89,8 +137,10 @@ def save_checkpoint(
     model: WorldModel,
     train_state: TrainState | None = None,
     metrics: dict[str, Any] | None = None,
+    train_state_name: str = TRAIN_STATE,
 ) -> Path:
-    """Write `model` (and optionally the state to resume training) into directory `path_dir`."""
+    """Write `model` (and optionally the state to resume training, as files `train_state_name`.*)
+    into directory `path_dir`."""
     directory = Path(path_dir)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -104,7 +154,7 @@ def save_checkpoint(
     }
     _write_json(directory / CONFIG_FILE, config)
     if train_state is not None:
-        _save_train_state(directory, train_state)
+        _save_train_state(directory, train_state, train_state_name)
     return directory
 
 
@@ -114,6 +164,7 @@ def read_config(path_dir: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]
     data = _read_json(path)
     if data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {data.get('format')!r}, expected {FORMAT!r}")
+    _check_sizes(data.get("world_model"), "world_model", path)
     try:
         config = from_dict(WorldModelConfig, data.get("world_model"), where=f"{path.name}:world_model")
     except (ConfigError, ValueError) as exc:
@@ -128,7 +179,7 @@ def load_checkpoint(path_dir: str | Path, map_location: str | torch.device = "cp
         raise CheckpointError(f"{directory}: checkpoint directory does not exist")
     config, _ = read_config(directory)
     model_path = directory / MODEL_FILE
-    expected = _read_json(directory / CONFIG_FILE).get("sha256", {}).get(MODEL_FILE)
+    expected = _recorded_sha256(_read_json(directory / CONFIG_FILE), MODEL_FILE, directory / CONFIG_FILE)
     if not model_path.is_file():
         raise CheckpointError(f"{model_path}: missing")
     if expected is not None and _sha256(model_path) != expected:
@@ -136,14 +187,13 @@ def load_checkpoint(path_dir: str | Path, map_location: str | torch.device = "cp
             f"{model_path}: contents do not match the SHA-256 recorded in {CONFIG_FILE} (corrupt or replaced)"
         )
     weights = _read_tensors(model_path, map_location)
-    model = WorldModel(config)
-    wanted = model.state_dict()
+    wanted = _expected_shapes(config, directory / CONFIG_FILE)
     missing = sorted(set(wanted) - set(weights))
     unexpected = sorted(set(weights) - set(wanted))
     mismatched = [
-        f"{k}: file {tuple(weights[k].shape)} vs config {tuple(wanted[k].shape)}"
+        f"{k}: file {tuple(weights[k].shape)} vs config {tuple(wanted[k])}"
         for k in sorted(set(wanted) & set(weights))
-        if weights[k].shape != wanted[k].shape
+        if weights[k].shape != wanted[k]
     ]
     if missing or unexpected or mismatched:
         problems = []
@@ -154,11 +204,14 @@ def load_checkpoint(path_dir: str | Path, map_location: str | torch.device = "cp
         if mismatched:
             problems.append(f"shape mismatches {mismatched[:5]}{' ...' if len(mismatched) > 5 else ''}")
         raise CheckpointError(f"{model_path}: does not match {CONFIG_FILE}: " + "; ".join(problems))
+    _check_finite(weights, model_path)
+    model = WorldModel(config)
     model.load_state_dict(weights)
     return model.to(map_location)
 
 
-def _save_train_state(directory: Path, state: TrainState) -> None:
+def _save_train_state(directory: Path, state: TrainState, stem: str) -> None:
+    tensors_file, json_file = f"{stem}.safetensors", f"{stem}.json"
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for index, param_state in state.optimizer["state"].items():
@@ -169,11 +222,9 @@ def _save_train_state(directory: Path, state: TrainState) -> None:
                 scalars.setdefault(str(index), {})[name] = value
     if state.rng_state is not None:
         tensors["rng.torch"] = state.rng_state.cpu()
-    _replace_atomically(
-        directory / TRAIN_TENSORS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    )
+    _replace_atomically(directory / tensors_file, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
     _write_json(
-        directory / TRAIN_JSON_FILE,
+        directory / json_file,
         {
             "format": FORMAT,
             "step": state.step,
@@ -181,23 +232,25 @@ def _save_train_state(directory: Path, state: TrainState) -> None:
             "optimizer_scalars": scalars,
             "train_config": state.train_config,
             "history": state.history,
-            "sha256": {TRAIN_TENSORS_FILE: _sha256(directory / TRAIN_TENSORS_FILE)},
+            "sha256": {tensors_file: _sha256(directory / tensors_file)},
         },
     )
 
 
-def has_train_state(path_dir: str | Path) -> bool:
-    return (Path(path_dir) / TRAIN_JSON_FILE).is_file()
+def has_train_state(path_dir: str | Path, name: str = TRAIN_STATE) -> bool:
+    return (Path(path_dir) / f"{name}.json").is_file()
 
 
-def load_train_state(path_dir: str | Path) -> TrainState:
-    """The TrainState saved with a checkpoint; raises CheckpointError when absent or damaged."""
+def load_train_state(path_dir: str | Path, name: str = TRAIN_STATE) -> TrainState:
+    """The TrainState saved with a checkpoint (files `name`.*, default the world model's); raises
+    CheckpointError when absent or damaged."""
     directory = Path(path_dir)
-    meta = _read_json(directory / TRAIN_JSON_FILE)
-    tensor_path = directory / TRAIN_TENSORS_FILE
-    expected = meta.get("sha256", {}).get(TRAIN_TENSORS_FILE)
+    tensors_file, json_file = f"{name}.safetensors", f"{name}.json"
+    meta = _read_json(directory / json_file)
+    tensor_path = directory / tensors_file
+    expected = _recorded_sha256(meta, tensors_file, directory / json_file)
     if tensor_path.is_file() and expected is not None and _sha256(tensor_path) != expected:
-        raise CheckpointError(f"{tensor_path}: contents do not match the SHA-256 recorded in {TRAIN_JSON_FILE}")
+        raise CheckpointError(f"{tensor_path}: contents do not match the SHA-256 recorded in {json_file}")
     tensors = _read_tensors(tensor_path)
     try:
         optimizer_state: dict[Any, dict[str, Any]] = {}
@@ -215,7 +268,7 @@ def load_train_state(path_dir: str | Path) -> TrainState:
             history=list(meta.get("history", [])),
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{directory / TRAIN_JSON_FILE}: malformed train state ({exc})") from exc
+        raise CheckpointError(f"{directory / json_file}: malformed train state ({exc})") from exc
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,142 @@
+"""The planner node in this process (no other process, DDS on this machine): which stop reason and
+diagnostic level a fault gets, and the backend fallback that keeps every other setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+from builtin_interfaces.msg import Time  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from ami_robot.actor.safety import StopReason  # noqa: E402
+from ami_robot.perception import EncoderConfig  # noqa: E402
+from ami_robot.planning import backends  # noqa: E402
+from ami_robot.ros.conversions import latent_to_msg, settings_to_event  # noqa: E402
+from ami_robot.ros.node_base import ERROR, OK, WARN  # noqa: E402
+from ami_robot.ros.planner_node import PlannerNode  # noqa: E402
+from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+
+pytestmark = pytest.mark.ros
+LATENT_DIM = 8
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    config = WorldModelConfig(
+        latent_dim=LATENT_DIM,
+        env_action_dim=2,
+        image_size=32,
+        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
+        predictor=PredictorConfig(hidden_dim=16, depth=1),
+        action_low=(-1.0, -1.0),
+        action_high=(1.0, 1.0),
+    )
+    return save_checkpoint(tmp_path_factory.mktemp("tiny"), WorldModel(config))
+
+
+@pytest.fixture
+def planner(checkpoint: Path, monkeypatch: pytest.MonkeyPatch):
+    """A configured, active planner node whose diagnostics are recorded as (level, message)."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = PlannerNode(
+        context=context,
+        parameter_overrides=[Parameter("checkpoint", value=str(checkpoint)), Parameter("safety.deadline_s", value=5.0)],
+    )
+    node.diagnosed = []
+    monkeypatch.setattr(node, "diagnose", lambda level, message, **values: node.diagnosed.append((level, message)))
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        assert node.active
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def send_latent(node: PlannerNode, stamp_s: float) -> None:
+    sec = int(stamp_s)
+    header = Header(stamp=Time(sec=sec, nanosec=int((stamp_s - sec) * 1e9)), frame_id="camera")
+    node.on_latent(latent_to_msg(np.zeros(LATENT_DIM, np.float32), header))
+
+
+def ready_to_plan(node: PlannerNode) -> None:
+    node.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
+    send_latent(node, node.now_s())
+
+
+def test_an_unexpected_exception_is_planner_failed_not_non_finite(planner: PlannerNode, monkeypatch) -> None:
+    ready_to_plan(planner)
+
+    def broken_tick(now_s: float):
+        raise RuntimeError("memory corrupted")
+
+    monkeypatch.setattr(planner.actor, "tick", broken_tick)
+    planner.tick()
+    assert planner.last.reason is StopReason.PLANNER_FAILED
+    np.testing.assert_array_equal(planner.last.action, [0.0, 0.0])
+    assert (ERROR, "stop: planner raised an exception RuntimeError: memory corrupted") in planner.diagnosed
+    assert not any("non-finite" in message for _, message in planner.diagnosed)
+
+
+def test_a_camera_stamp_from_the_future_stops_with_an_error(planner: PlannerNode) -> None:
+    ready_to_plan(planner)
+    planner.tick()
+    assert not planner.last.stopped, planner.last.detail
+    send_latent(planner, planner.now_s() + 3600.0)
+    planner.tick()
+    assert planner.last.reason is StopReason.CLOCK_FAULT
+    np.testing.assert_array_equal(planner.last.action, [0.0, 0.0])
+    errors = [message for level, message in planner.diagnosed if level == ERROR]
+    assert errors and "camera image time is in the future" in errors[-1] and "newer than now" in errors[-1]
+    planner.report()
+    assert planner.diagnosed[-1] == (ERROR, f"stopped: {StopReason.CLOCK_FAULT.value}")
+
+
+def test_an_unavailable_backend_falls_back_keeping_every_other_setting(
+    planner: PlannerNode, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "cuda_unavailable_reason", lambda: "no GPU in this test")
+    snapshot = {
+        "checkpoint": str(checkpoint),
+        "backend": "cuda",
+        "method": "mppi",
+        "planner.samples": 48,
+        "planner.iterations": 3,
+        "planner.elites": 6,
+        "cost.smoothness_weight": 0.25,
+    }
+    planner.on_settings(settings_to_event(snapshot, "/configurator", planner.get_clock().now().to_msg()))
+    settings = planner.actor.settings
+    assert planner.actor.backend == backends.available_backends()[0] != "cuda"
+    assert (settings.method, settings.planner.samples, settings.planner.iterations, settings.planner.elites) == (
+        "mppi",
+        48,
+        3,
+        6,
+    )
+    assert settings.cost.smoothness_weight == 0.25
+    assert any(
+        level == WARN and "backend cuda unavailable" in m and "every other setting kept" in m and "no GPU" in m
+        for level, m in planner.diagnosed
+    ), planner.diagnosed
+    ready_to_plan(planner)
+    planner.tick()
+    assert not planner.last.stopped, planner.last.detail
+    planner.report()
+    level, message = planner.diagnosed[-1]
+    assert level == WARN and message.startswith("controlling; backend cuda unavailable"), message
+
+    planner.on_settings(
+        settings_to_event({**snapshot, "backend": "torch"}, "/configurator", planner.get_clock().now().to_msg())
+    )
+    planner.report()
+    assert planner.diagnosed[-1] == (OK, "controlling"), "no fallback, no warning"
