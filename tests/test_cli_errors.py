@@ -62,7 +62,9 @@ def test_train_refuses_an_episode_with_nan_actions_before_training(
 def test_train_reports_a_bad_config_value_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "train.yaml"
     config.write_text("lr: .inf\n")
-    code, err = run_cli(["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(config)], capsys)
+    code, err = run_cli(
+        ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(config)], capsys
+    )
     assert code == 2
     assert_one_line_error(err, "train", str(config), "lr must be finite")
 

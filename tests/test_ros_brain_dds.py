@@ -6,6 +6,7 @@ this test process plays the camera and the goal, and watches the commands and /d
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -75,7 +76,8 @@ def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, .
 /**/planner:
   ros__parameters:
     control_rate_hz: 20.0
-    safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE}, image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: {DEADLINE_S}}}
+    safety: {{action_low: [-{BOUND}], action_high: [{BOUND}], max_rate: {MAX_RATE},
+              image_timeout_s: {IMAGE_TIMEOUT_S}, deadline_s: {DEADLINE_S}}}
 """)
     brain_yaml = REPO / "launch" / "params" / "brain.yaml"
     argv = node_command(
@@ -194,7 +196,7 @@ def moving(commands: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
 
 
 def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
-    proc, probe, log = running_brain
+    _proc, probe, log = running_brain
     probe.commands.clear()
     probe.spin_until(lambda: len(moving(probe.commands)) >= 10, 60.0, camera_hz=20.0)
     actions = [a for _, a in probe.commands]
@@ -202,7 +204,7 @@ def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
         f"the brain should drive; got {len(actions)} commands\n{log.read_text()[-2000:]}"
     )
     assert all(np.all(np.abs(a) <= BOUND + 1e-6) for a in actions)
-    for previous, current in zip(actions, actions[1:]):
+    for previous, current in itertools.pairwise(actions):
         if np.any(current != 0.0):  # stops are immediate; motion is rate limited
             assert np.all(np.abs(current - previous) <= MAX_RATE + 1e-6), (previous, current)
     assert probe.plans > 0 and probe.surprises and np.all(np.isfinite(probe.surprises))
@@ -210,7 +212,7 @@ def test_commands_stay_inside_bounds_and_rate_limits(running_brain) -> None:
 
 
 def test_no_fresh_camera_image_stops_the_robot(running_brain) -> None:
-    proc, probe, log = running_brain
+    _proc, probe, _log = running_brain
     assert probe.spin_until(lambda: bool(moving(probe.commands[-5:])), 15.0, camera_hz=20.0), (
         "driving before the camera goes quiet"
     )
@@ -226,7 +228,7 @@ def test_no_fresh_camera_image_stops_the_robot(running_brain) -> None:
 
 
 def test_malformed_images_are_rejected_with_a_diagnostic(running_brain) -> None:
-    proc, probe, log = running_brain
+    proc, probe, _log = running_brain
     mark = len(probe.diagnostics)
     malformed = [
         Image(height=32, width=32, encoding="mono8", step=32, data=bytes(32 * 32)),
@@ -257,7 +259,7 @@ def test_malformed_images_are_rejected_with_a_diagnostic(running_brain) -> None:
 
 
 def test_planner_settings_change_at_run_time_and_invalid_ones_are_refused(running_brain) -> None:
-    proc, probe, log = running_brain
+    _proc, probe, _log = running_brain
     probe.spin(1.0, camera_hz=20.0)
     assert probe.plan_length == 3 + 1, "horizon 3 from the start-up parameters"
     reasons = probe.set_parameters("/configurator", [Parameter("planner.elites", value=1000)], expect_success=False)
@@ -272,7 +274,7 @@ def test_planner_settings_change_at_run_time_and_invalid_ones_are_refused(runnin
 
 
 def test_planning_overrun_stops_with_an_error(running_brain) -> None:
-    proc, probe, log = running_brain
+    _proc, probe, _log = running_brain
     mark = len(probe.diagnostics)
     probe.set_parameters("/planner", [Parameter("safety.deadline_s", value=1e-4)])
     try:
@@ -289,7 +291,7 @@ def test_planning_overrun_stops_with_an_error(running_brain) -> None:
 def test_a_planner_failure_from_a_switched_model_stops_with_an_error(running_brain, checkpoints) -> None:
     """The planner refuses to return a plan whose cost overflowed (PlanningError): a planner failure,
     reported as such, not as a non-finite plan."""
-    proc, probe, log = running_brain
+    _proc, probe, _log = running_brain
     good, broken = checkpoints
     mark = len(probe.diagnostics)
     probe.set_parameters("/configurator", [Parameter("checkpoint", value=str(broken))])

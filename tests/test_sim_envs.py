@@ -71,7 +71,7 @@ def test_observation_and_info_contract(env):
 def test_reset_to_start_and_goal_states(env):
     _, first = env.reset(seed=11)
     _, second = env.reset(seed=12)
-    observation, info = env.reset(seed=99, options={"start_state": first["state"], "goal_state": second["goal_state"]})
+    _observation, info = env.reset(seed=99, options={"start_state": first["state"], "goal_state": second["goal_state"]})
     np.testing.assert_allclose(info["state"], first["state"], atol=1e-5)
     np.testing.assert_allclose(info["goal_state"], second["goal_state"], atol=1e-5)
     np.testing.assert_array_equal(info["goal_observation"], second["goal_observation"])

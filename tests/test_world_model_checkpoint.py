@@ -105,12 +105,12 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nowhere")
     save_checkpoint(tmp_path / "ckpt", _model())
     (tmp_path / "ckpt" / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: missing"):
         load_checkpoint(tmp_path / "ckpt")
     (tmp_path / "ckpt" / "config.json").unlink()
-    with pytest.raises(CheckpointError, match="config.json: missing"):
+    with pytest.raises(CheckpointError, match=r"config\.json: missing"):
         load_checkpoint(tmp_path / "ckpt")
-    with pytest.raises(CheckpointError, match="train_state.json: missing"):
+    with pytest.raises(CheckpointError, match=r"train_state\.json: missing"):
         load_train_state(tmp_path / "ckpt")
 
 
@@ -118,7 +118,7 @@ def test_truncated_weights_raise(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "ckpt", _model())
     path = tmp_path / "ckpt" / "model.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(CheckpointError, match="model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
         load_checkpoint(tmp_path / "ckpt")
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     del config["sha256"]  # without the checksum, the safetensors reader itself must catch truncation

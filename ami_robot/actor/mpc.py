@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ class BrainCommand:
         return self.reason.is_error
 
 
-def build_planner(model: WorldModel, settings: BrainSettings):
+def build_planner(model: WorldModel, settings: BrainSettings) -> CEMPlanner | MPPIPlanner:
     """The CEM or MPPI planner over `model`'s predictor (and its critic, when it has one), searching
     inside the model's action bounds (normalised, as seen in training; PlannerConfig's defaults
     when the model has none)."""
@@ -70,7 +70,9 @@ class Actor:
     control period returns the command to send.
     """
 
-    def __init__(self, model: WorldModel, settings: BrainSettings, planner=None) -> None:
+    def __init__(
+        self, model: WorldModel, settings: BrainSettings, planner: CEMPlanner | MPPIPlanner | None = None
+    ) -> None:
         self.model = model
         self.settings = settings
         self.planner = planner if planner is not None else build_planner(model, settings)
@@ -130,6 +132,8 @@ class Actor:
         return self._as_command(self.guard.command(action[None], 0.0))
 
     def _replan(self) -> BrainCommand:
+        if self._latest is None:
+            return self.stop(StopReason.NO_IMAGE)
         surprise = self.memory.observe(self._latest)
         history = self.memory.latent_history(self.model.history)
         previous = self.memory.last_actions(1)
@@ -181,5 +185,5 @@ class Actor:
         return (self.model.denormalize_actions(spread) - zero).reshape(shape)
 
     @staticmethod
-    def _as_command(safe: SafeCommand, **extra) -> BrainCommand:
+    def _as_command(safe: SafeCommand, **extra: Any) -> BrainCommand:
         return BrainCommand(action=safe.action, reason=safe.reason, detail=safe.detail, **extra)

@@ -133,7 +133,7 @@ class CommandGuard:
         self.config = config
         self.action_dim = action_dim
         low, high = config.bounds(action_dim)
-        self.limits = ActionLimits(low=low, high=high, max_rate=config.max_rate)
+        self.limits = ActionLimits.create(action_dim, low, high, config.max_rate)
         self.stop_action = config.stop(action_dim)
         self.last_command = self.stop_action.copy()
         self.last_image_s: float | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import gymnasium as gym
@@ -95,7 +95,7 @@ def distance_to_t(pose: np.ndarray, points: np.ndarray) -> np.ndarray:
 class PushTEnv(gym.Env):
     """Goal-conditioned PushT from pixels on gym-pusht's physics. See the module docstring for units."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
     state_dim = 7
     map_extent = (0.0, WORLD, WORLD, 0.0)
 

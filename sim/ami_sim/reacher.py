@@ -27,7 +27,7 @@ import ctypes.util
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 os.environ.setdefault("MUJOCO_GL", "osmesa" if ctypes.util.find_library("OSMesa") else "egl")
 
@@ -90,7 +90,7 @@ def _check_wrist(state: np.ndarray | None, key: str, limit: float) -> None:
 class ReacherEnv(gym.Env):
     """dm-control's reacher from pixels with a goal configuration. See the module docstring for units."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     state_dim = 4
     map_extent = (-0.3, 0.3, -0.3, 0.3)
 
@@ -224,7 +224,7 @@ class ReacherV0Config:
 class ReacherV0Env(gym.Env):
     """`ami_sim/Reacher-v0`: gymnasium's Reacher-v5 arm from pixels, fingertip success (see the module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     state_dim = 4
     map_extent = (-0.25, 0.25, -0.25, 0.25)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import gymnasium as gym
@@ -170,7 +170,7 @@ def sweep(config: TwoRoomConfig, x: float, y: float, dx: float, dy: float) -> tu
 class TwoRoomEnv(gym.Env):
     """Two rooms joined by a door; pixels in, displacement out. See the module docstring for units."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
     state_dim = 2
     map_extent = (0.0, 1.0, 1.0, 0.0)
 
