@@ -2,7 +2,8 @@
 
 Starts the `sim_robot` node (camera, state, commands, `robot/reset` service) and includes
 brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
-an episode; `record:=BAG` records the run into a ROS 2 bag (MCAP); `ami-robot demo` does all of
+an episode; `goal_offset:=N step_budget:=M` set how far ahead the goals lie and the steps allowed (0: the
+protocol's); `record:=BAG` records the run into a ROS 2 bag (MCAP); `ami-robot demo` does all of
 this without ROS 2 launch. The arguments are checked like the parameters they feed
 (`ami_robot.ros.launch_arguments`): `env:=mars` stops the launch with one line before any node starts.
 """
@@ -21,6 +22,8 @@ BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "command_type", "separ
 SIM_ARGUMENTS = [
     argument_like("env", SIM_ROBOT, description="simulated environment"),
     argument_like("rate_hz", SIM_ROBOT),
+    argument_like("goal_offset", SIM_ROBOT),
+    argument_like("step_budget", SIM_ROBOT),
     *(spec for spec in BRAIN_ARGUMENTS if spec.name in BRAIN_PASSED),
 ]
 """Arguments of sim.launch.py besides the parameter files; those in BRAIN_PASSED go to brain.launch.py,
@@ -42,6 +45,8 @@ def _robot(context):
                 {
                     "env": value["env"],
                     "rate_hz": value["rate_hz"],
+                    "goal_offset": value["goal_offset"],
+                    "step_budget": value["step_budget"],
                     **({"command_type": value["command_type"]} if value["command_type"] else {}),
                 },
             ],

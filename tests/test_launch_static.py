@@ -261,6 +261,8 @@ def test_brain_launch_starts_one_or_four_processes(monkeypatch: pytest.MonkeyPat
         ("sim.launch.py", "rate_hz", "fast", "rate_hz must be a number"),
         ("sim.launch.py", "rate_hz", "nan", "rate_hz must be finite"),
         ("sim.launch.py", "separate_processes", "yes", "separate_processes must be true or false"),
+        ("sim.launch.py", "goal_offset", "-1", "goal_offset must be"),
+        ("sim.launch.py", "step_budget", "ten", "step_budget must be"),
     ],
 )
 def test_launch_arguments_are_checked_before_any_node_starts(
@@ -277,7 +279,9 @@ def test_launch_arguments_are_checked_before_any_node_starts(
 def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     sim = load_launch_file("sim.launch.py", monkeypatch)
     (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, env="pusht", rate_hz="20"))
-    assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0}
+    assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0, "goal_offset": 0, "step_budget": 0}
+    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, goal_offset="100", step_budget="150"))
+    assert robot.kwargs["parameters"][1]["goal_offset"] == 100 and robot.kwargs["parameters"][1]["step_budget"] == 150
 
 
 def test_record_argument_adds_the_recorder_to_either_launch_file(monkeypatch: pytest.MonkeyPatch) -> None:
