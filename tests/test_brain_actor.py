@@ -8,36 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from model_helpers import tiny_checkpoint
 
 from ami_robot.actor import Actor
 from ami_robot.actor.safety import SafetyConfig, StopReason
 from ami_robot.brain import Brain, BrainPolicy
 from ami_robot.configurator import BrainSettings, Configurator
 from ami_robot.errors import ImageError
-from ami_robot.perception import EncoderConfig
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 from ami_robot.world_model.checkpoint import load_model
 
 SMALL_PLANNER = {"planner.samples": 32, "planner.iterations": 2, "planner.elites": 4, "planner.horizon": 3}
-
-
-def tiny_checkpoint(directory: Path, frameskip: int = 1, history: int = 1, seed: int = 0) -> Path:
-    """A randomly initialised world model small enough for fast tests, saved like a trained one."""
-    torch.manual_seed(seed)
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
-        frameskip=frameskip,
-        history=history,
-        image_size=32,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    save_checkpoint(directory, WorldModel(config))
-    return directory
 
 
 def image(seed: int, size: int = 32) -> np.ndarray:

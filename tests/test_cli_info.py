@@ -6,15 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from model_helpers import tiny_world_model
 
 from ami_robot.cli import main
-from ami_robot.perception import EncoderConfig
 from ami_robot.world_model import (
     CriticConfig,
-    PredictorConfig,
-    WorldModel,
-    WorldModelConfig,
     load_checkpoint,
     save_checkpoint,
 )
@@ -24,20 +20,14 @@ SCREEN_LINES = 24
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
+    model = tiny_world_model(
         frameskip=3,
-        image_size=32,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
         action_low=(-0.5, -1.0),
         action_high=(0.5, 1.0),
         critic=CriticConfig(latent_dim=8, hidden_dim=16, depth=1, embed_dim=8, asymmetric_dim=4),
     )
     metrics = {"step": 40, "pred_loss": 0.25, "copy_baseline_loss": 0.5, "train_episodes": 12, "critic": {"mae": 1.5}}
-    return save_checkpoint(tmp_path / "ckpt", WorldModel(config), metrics=metrics)
+    return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
 
 
 def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_helpers import tiny_checkpoint
 
 pytest.importorskip("launch_ros", reason="ROS 2 launch (launch, launch_ros) is not installed; it is not on PyPI")
 if shutil.which("cmake") is None:
@@ -31,9 +32,7 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
-from ami_robot.perception import EncoderConfig
 from ami_robot.ros.qos import COMMAND, EVENTS
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
@@ -75,19 +74,6 @@ def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prefix
 
 
-def tiny_checkpoint(directory: Path) -> Path:
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
-        image_size=64,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    return save_checkpoint(directory, WorldModel(config))
-
-
 @contextlib.contextmanager
 def sim_launch(tmp_path: Path, *arguments: str) -> Iterator[tuple[rclpy.node.Node, rclpy.executors.Executor, Path]]:
     """sim.launch.py with a tiny checkpoint and `arguments` ("name:=value"), after the robot reset;
@@ -100,7 +86,7 @@ def sim_launch(tmp_path: Path, *arguments: str) -> Iterator[tuple[rclpy.node.Nod
             "-c",
             RUN_LAUNCH_FILE,
             str(REPO / "launch" / "sim.launch.py"),
-            f"checkpoint:={tiny_checkpoint(tmp_path / 'tiny')}",
+            f"checkpoint:={tiny_checkpoint(tmp_path / 'tiny', image_size=64)}",
             *arguments,
         ],
         stdout=log,

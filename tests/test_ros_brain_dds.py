@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import tiny_checkpoint, tiny_world_model
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -29,12 +30,11 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Float32  # noqa: E402
 
-from ami_robot.perception import EncoderConfig  # noqa: E402
 from ami_robot.ros.conversions import numpy_to_image  # noqa: E402
 from ami_robot.ros.executables import node_command  # noqa: E402
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED  # noqa: E402
 from ami_robot.runtime import spawn, stop_process_groups  # noqa: E402
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
+from ami_robot.world_model import save_checkpoint  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
@@ -42,26 +42,14 @@ BOUND, MAX_RATE, IMAGE_TIMEOUT_S = 0.3, 0.1, 0.5
 DEADLINE_S = 10.0  # generous: these tests share 2 cores with other processes; overruns are tested with 1e-4
 
 
-def tiny_checkpoint(directory: Path, overflowing_predictor: bool = False) -> Path:
-    """A random tiny world model; `overflowing_predictor`: finite predictor weights so large (1e30)
-    that its predictions overflow float32, so every plan's cost is non-finite."""
-    torch.manual_seed(0)
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
-        image_size=32,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    model = WorldModel(config)
-    if overflowing_predictor:
-        with torch.no_grad():
-            for parameter in model.predictor.parameters():
-                parameter.fill_(1e30)
-    save_checkpoint(directory, model)
-    return directory
+def overflowing_checkpoint(directory: Path) -> Path:
+    """A tiny world model whose finite predictor weights are so large (1e30) that its predictions
+    overflow float32, so every plan's cost is non-finite."""
+    model = tiny_world_model()
+    with torch.no_grad():
+        for parameter in model.predictor.parameters():
+            parameter.fill_(1e30)
+    return save_checkpoint(directory, model)
 
 
 def start_brain(checkpoint: Path, log: Path, *extra: str, ros_args: tuple[str, ...] = ()) -> subprocess.Popen:
@@ -173,7 +161,7 @@ class Probe:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("checkpoints")
-    return tiny_checkpoint(root / "tiny"), tiny_checkpoint(root / "overflowing", overflowing_predictor=True)
+    return tiny_checkpoint(root / "tiny"), overflowing_checkpoint(root / "overflowing")
 
 
 @pytest.fixture(scope="module")

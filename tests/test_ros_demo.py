@@ -11,13 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+from model_helpers import tiny_checkpoint
 
 pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 
 from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
-from ami_robot.perception import EncoderConfig
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latency_ms_p99", "transport", "domain_id"}
@@ -25,17 +23,7 @@ SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latenc
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
-        image_size=64,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", WorldModel(config))
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", image_size=64)
 
 
 def demo(*args: str, timeout_s: float) -> subprocess.CompletedProcess:

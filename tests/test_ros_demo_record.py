@@ -11,13 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
+from model_helpers import tiny_checkpoint
 
 pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 pytest.importorskip("mcap", reason="mcap (the record extra) is not installed")
 
-from ami_robot.perception import EncoderConfig
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 BRAIN_FLOW = {
@@ -36,26 +34,12 @@ BRAIN_FLOW = {
 }
 
 
-def tiny_checkpoint(directory: Path) -> Path:
-    torch.manual_seed(0)
-    config = WorldModelConfig(
-        latent_dim=8,
-        env_action_dim=2,
-        image_size=64,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    return save_checkpoint(directory, WorldModel(config))
-
-
 def test_demo_records_its_run_into_a_bag_both_readers_open(tmp_path: Path) -> None:
     from mcap.reader import make_reader
     from rosbags.rosbag2 import Reader
 
     bag = tmp_path / "run1"
-    args = ["--checkpoint", str(tiny_checkpoint(tmp_path / "ckpt")), "--episodes", "2", "--budget", "12"]
+    args = ["--checkpoint", str(tiny_checkpoint(tmp_path / "ckpt", image_size=64)), "--episodes", "2", "--budget", "12"]
     args += ["--backend", "torch", "--out", str(tmp_path / "demo"), "--record", str(bag)]
     result = subprocess.run(
         [sys.executable, "-m", "ami_robot.cli", "demo", *args],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from model_helpers import tiny_checkpoint
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 from builtin_interfaces.msg import Time  # noqa: E402
@@ -15,12 +15,10 @@ from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from ami_robot.actor.safety import StopReason  # noqa: E402
-from ami_robot.perception import EncoderConfig  # noqa: E402
 from ami_robot.planning import backends  # noqa: E402
 from ami_robot.ros.conversions import latent_to_msg, settings_to_event  # noqa: E402
 from ami_robot.ros.node_base import ERROR, OK, WARN  # noqa: E402
 from ami_robot.ros.planner_node import PlannerNode  # noqa: E402
-from ami_robot.world_model import PredictorConfig, WorldModel, WorldModelConfig, save_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.ros
 LATENT_DIM = 8
@@ -28,17 +26,7 @@ LATENT_DIM = 8
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    config = WorldModelConfig(
-        latent_dim=LATENT_DIM,
-        env_action_dim=2,
-        image_size=32,
-        encoder=EncoderConfig(cnn_channels=(4, 8), feature_dim=16, projector_hidden_dim=16),
-        predictor=PredictorConfig(hidden_dim=16, depth=1),
-        action_low=(-1.0, -1.0),
-        action_high=(1.0, 1.0),
-    )
-    return save_checkpoint(tmp_path_factory.mktemp("tiny"), WorldModel(config))
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny"), latent_dim=LATENT_DIM)
 
 
 @pytest.fixture

@@ -9,31 +9,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_helpers import DOT_WORLD_MODEL
 
 from ami_robot.errors import ConfigError
-from ami_robot.perception import EncoderConfig
 from ami_robot.training import CriticTrainConfig, TrainConfig, train, train_critic
 from ami_robot.world_model import (
     Critic,
     CriticConfig,
-    PredictorConfig,
     SIGRegConfig,
     WorldModel,
     WorldModelConfig,
     load_checkpoint,
     save_checkpoint,
 )
-from ami_sim.dotworld import write_dot_dataset
 
 SMALL_CRITIC = CriticConfig(latent_dim=16, hidden_dim=64, embed_dim=16, asymmetric_dim=8)
-TINY_MODEL = WorldModelConfig(
-    latent_dim=16,
-    image_size=32,
-    encoder=EncoderConfig(cnn_channels=(16, 32, 32), feature_dim=64, projector_hidden_dim=128),
-    predictor=PredictorConfig(hidden_dim=128, depth=2),
-)
 TINY = TrainConfig(
-    model=TINY_MODEL,
+    model=DOT_WORLD_MODEL,
     steps=300,
     batch_size=32,
     warmup_steps=10,
@@ -55,15 +47,10 @@ TINY = TrainConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def dot_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_dot_dataset(tmp_path_factory.mktemp("dot"), episodes=30, steps=40, image_size=32, seed=0)
-
-
 def _untrained_world_model(directory: Path) -> Path:
     """A checkpoint of a freshly initialised world model (frozen weights are all the critic needs)."""
     torch.manual_seed(0)
-    config = dataclasses.replace(TINY_MODEL, action_mean=(0.0, 0.0), action_std=(0.5, 0.5))
+    config = dataclasses.replace(DOT_WORLD_MODEL, action_mean=(0.0, 0.0), action_std=(0.5, 0.5))
     return save_checkpoint(directory, WorldModel(config))
 
 
@@ -88,12 +75,12 @@ def test_critic_config_is_checked() -> None:
     with pytest.raises(ValueError, match=r"critic\.latent_dim"):
         WorldModelConfig(latent_dim=32, critic=SMALL_CRITIC)
     with pytest.raises(ConfigError, match=r"critic\.model"):
-        TrainConfig(model=dataclasses.replace(TINY_MODEL, critic=SMALL_CRITIC))
+        TrainConfig(model=dataclasses.replace(DOT_WORLD_MODEL, critic=SMALL_CRITIC))
 
 
 def test_checkpoint_round_trip_with_and_without_a_critic(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    with_critic = WorldModel(dataclasses.replace(TINY_MODEL, critic=SMALL_CRITIC)).eval()
+    with_critic = WorldModel(dataclasses.replace(DOT_WORLD_MODEL, critic=SMALL_CRITIC)).eval()
     save_checkpoint(tmp_path / "with", with_critic)
     loaded = load_checkpoint(tmp_path / "with")
     assert loaded.config.critic == SMALL_CRITIC and loaded.critic is not None
@@ -101,7 +88,7 @@ def test_checkpoint_round_trip_with_and_without_a_critic(tmp_path: Path) -> None
     z, goal = torch.randn(2, 5, 16).unbind(0)
     torch.testing.assert_close(loaded.critic(z, goal), with_critic.critic(z, goal))
 
-    save_checkpoint(tmp_path / "without", WorldModel(TINY_MODEL))
+    save_checkpoint(tmp_path / "without", WorldModel(DOT_WORLD_MODEL))
     config_path = tmp_path / "without" / "config.json"
     config = json.loads(config_path.read_text())
     del config["world_model"]["critic"]  # as written before critics existed

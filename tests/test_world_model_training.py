@@ -13,21 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from model_helpers import DOT_WORLD_MODEL
 from safetensors.torch import load_file, save_file
 
 from ami_robot.config import to_dict
 from ami_robot.perception import EncoderConfig
 from ami_robot.training import TrainConfig, leave_process_group, load_train_config, train
-from ami_robot.world_model import PredictorConfig, SIGRegConfig, WorldModelConfig, load_checkpoint
-from ami_sim.dotworld import write_dot_dataset
+from ami_robot.world_model import PredictorConfig, SIGRegConfig, load_checkpoint
 
 TINY = TrainConfig(
-    model=WorldModelConfig(
-        latent_dim=16,
-        image_size=32,
-        encoder=EncoderConfig(cnn_channels=(16, 32, 32), feature_dim=64, projector_hidden_dim=128),
-        predictor=PredictorConfig(hidden_dim=128, depth=2),
-    ),
+    model=DOT_WORLD_MODEL,
     steps=300,
     batch_size=32,
     warmup_steps=10,
@@ -37,11 +32,6 @@ TINY = TrainConfig(
     sigreg=SIGRegConfig(directions=256),
     device="cpu",
 )
-
-
-@pytest.fixture(scope="module")
-def dot_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_dot_dataset(tmp_path_factory.mktemp("dot"), episodes=30, steps=40, image_size=32, seed=0)
 
 
 @pytest.mark.slow

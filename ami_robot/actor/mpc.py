@@ -153,19 +153,11 @@ class Actor:
             self._queue.clear()
             if hasattr(self.planner, "reset"):
                 self.planner.reset()
-            return self._as_command(
-                safe,
-                plan=raw_plan,
-                plan_std=raw_std,
-                cost=cost,
-                planning_s=planning_s,
-                surprise=surprise,
-                replanned=True,
-            )
-        with torch.inference_mode():
-            z_next = self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(blocks[:1]))[0].numpy()
-        self.memory.acted(blocks[0], z_next)
-        self._queue.extend(raw_plan[1 : self.model.frameskip])
+        else:
+            with torch.inference_mode():
+                z_next = self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(blocks[:1]))[0].numpy()
+            self.memory.acted(blocks[0], z_next)
+            self._queue.extend(raw_plan[1 : self.model.frameskip])
         return self._as_command(
             safe,
             plan=raw_plan,

@@ -8,6 +8,7 @@ never cross an episode boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,18 +144,23 @@ def load_episodes(files: list[Path], max_frames: int = 0) -> list[Episode]:
 
     Raises DataError naming the file for an episode that cannot be read or trained on (NaN or
     Inf in its actions or states), before any training starts."""
-    episodes, total = [], 0
+    return list(iter_episodes(files, max_frames))
+
+
+def iter_episodes(files: list[Path], max_frames: int = 0) -> Iterator[Episode]:
+    """Read and check episodes one at a time, in order, stopping once `max_frames` observations
+    have been yielded (0: no cap). Raises DataError naming the file, as `load_episodes`."""
+    total = 0
     for path in files:
         if max_frames and total >= max_frames:
-            break
+            return
         try:
             episode = read_episode(path)
         except (OSError, ValueError) as exc:
             raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
         check_finite(episode, path)
-        episodes.append(episode)
         total += len(episode.observations)
-    return episodes
+        yield episode
 
 
 def check_finite(episode: Episode, path: Path) -> None:

@@ -31,7 +31,20 @@ monotone (0.41) where the quasimetric objective is (0.87): use it for undirected
 
 
 @dataclass(frozen=True)
-class CriticTrainConfig:
+class OptimiserConfig:
+    """AdamW and its schedule, shared by every training stage (its fields sit flat in the stage's
+    YAML section): linear warm-up to `lr`, then cosine decay to `min_lr_fraction` * `lr`."""
+
+    lr: float = setting(1e-3, help="peak learning rate (AdamW)", low=0.0, low_open=True)
+    weight_decay: float = setting(1e-4, help="AdamW weight decay", low=0.0)
+    min_lr_fraction: float = setting(
+        0.1, help="final learning rate as a fraction of lr (cosine decay)", low=0.0, high=1.0
+    )
+    grad_clip: float = setting(1.0, help="gradient norm clip (0: none)", low=0.0)
+
+
+@dataclass(frozen=True)
+class CriticTrainConfig(OptimiserConfig):
     """The critic stage: a second stage on the frozen world model (`steps` > 0 turns it on).
 
     Pairs: an input state at model step t of an episode, either the encoded frame or the frozen
@@ -42,13 +55,7 @@ class CriticTrainConfig:
     model: CriticConfig = setting(default_factory=CriticConfig, help="critic architecture (latent_dim from the model)")
     steps: int = setting(0, help="critic optimisation steps after the world model (0: no critic)", low=0)
     batch_size: int = setting(256, help="pairs per optimisation step", low=1)
-    lr: float = setting(1e-3, help="peak learning rate (AdamW)", low=0.0, low_open=True)
-    weight_decay: float = setting(1e-4, help="AdamW weight decay", low=0.0)
     warmup_steps: int = setting(100, help="steps of linear learning-rate warm-up", low=0)
-    min_lr_fraction: float = setting(
-        0.1, help="final learning rate as a fraction of lr (cosine decay)", low=0.0, high=1.0
-    )
-    grad_clip: float = setting(1.0, help="gradient norm clip (0: none)", low=0.0)
     max_offset: int = setting(30, help="largest goal offset k in model steps", low=1)
     rollout_steps: int = setting(
         5, help="largest number of predicted steps behind an input state (0: encoded frames only)", low=0
@@ -65,7 +72,7 @@ class CriticTrainConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(OptimiserConfig):
     """Training settings; `model` is the architecture (its action statistics are filled from the data).
 
     reg_weight is the one weight to tune: loss = prediction + reg_weight * regulariser.
@@ -74,13 +81,7 @@ class TrainConfig:
     model: WorldModelConfig = setting(default_factory=WorldModelConfig, help="encoder and predictor architecture")
     steps: int = setting(4000, help="total optimisation steps", low=1)
     batch_size: int = setting(64, help="windows per optimisation step", low=1)
-    lr: float = setting(1e-3, help="peak learning rate (AdamW)", low=0.0, low_open=True)
-    weight_decay: float = setting(1e-4, help="AdamW weight decay", low=0.0)
     warmup_steps: int = setting(200, help="steps of linear learning-rate warm-up", low=0)
-    min_lr_fraction: float = setting(
-        0.1, help="final learning rate as a fraction of lr (cosine decay)", low=0.0, high=1.0
-    )
-    grad_clip: float = setting(1.0, help="gradient norm clip (0: none)", low=0.0)
     horizon: int = setting(1, help="predicted steps per window", low=1)
     rollout: bool = setting(False, help="train multi-step on the model's own predictions (else teacher forcing)")
     regularizer: Literal["sigreg", "vicreg"] = setting("sigreg", help="anti-collapse regulariser")

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
-import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ami_robot.config import ConfigError, to_dict
-from ami_robot.data.episodes import read_episode
-from ami_robot.data.windows import check_finite, split_episode_files
+from ami_robot.data.windows import iter_episodes, split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.perception import resize_uint8
 from ami_robot.training.config import CriticTrainConfig, TrainConfig, learning_rate
 from ami_robot.training.distributed import rank_device
 from ami_robot.training.metrics import encode_batched
+from ami_robot.training.stage import Progress, adamw, json_ready, optimisation_step, restore, write_metrics
 from ami_robot.world_model.checkpoint import (
     CRITIC_TRAIN_STATE,
     TrainState,
@@ -98,14 +94,7 @@ def encode_episodes(model: WorldModel, files: list[Path], max_frames: int = 0) -
     """Encode every frame of the episode `files` with the (frozen) model, one episode at a time."""
     latents, actions, states, first, last = [], [], [], [], []
     total = 0
-    for path in files:
-        if max_frames and total >= max_frames:
-            break
-        try:
-            episode = read_episode(path)
-        except (OSError, ValueError) as exc:
-            raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
-        check_finite(episode, path)
+    for episode in iter_episodes(files, max_frames):
         n = len(episode.observations)
         pixels = resize_uint8(episode.observations, model.image_size)
         latents.append(encode_batched(model, torch.from_numpy(pixels)))
@@ -282,26 +271,6 @@ def _binned(distance: torch.Tensor, critic: torch.Tensor, latent_l2: torch.Tenso
     return rows
 
 
-def _json_ready(value: Any) -> Any:
-    """`value` with every non-finite float (nested in dicts and lists) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    return value
-
-
-def _optimizer(critic: nn.Module, config: CriticTrainConfig) -> torch.optim.Optimizer:
-    decay = [p for p in critic.parameters() if p.dim() >= 2]
-    no_decay = [p for p in critic.parameters() if p.dim() < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
-
-
 def _frozen(model: WorldModel) -> WorldModel:
     model.eval()
     for parameter in [*model.encoder.parameters(), *model.predictor.parameters()]:
@@ -350,11 +319,8 @@ def train_critic(
     critic = model.critic
     assert critic is not None
     critic.to(device).train()
-    optimizer = _optimizer(critic, c)
-    if state is not None:
-        optimizer.load_state_dict(state.optimizer)
-        if state.rng_state is not None:
-            torch.set_rng_state(state.rng_state)
+    optimizer = adamw(critic, c)
+    restore(optimizer, state)
 
     train_files, val_files = split_episode_files(data_dir, config.val_fraction, config.seed)
     sampler = PairSampler(encode_episodes(model, train_files, config.max_frames), model.history, model.frameskip, c)
@@ -370,53 +336,26 @@ def train_critic(
             out_dir, model, state, {**world_model_metrics, "critic": metrics}, train_state_name=CRITIC_TRAIN_STATE
         )
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=c.steps, initial=start_step, desc="critic", unit="step", dynamic_ncols=True, file=sys.stderr)
     last_step = c.steps if stop_at is None else min(stop_at, c.steps)
     metrics: dict[str, Any] = dict(history_log[-1]) if history_log else {}
     started = time.perf_counter()
-    loss_value = float("nan")
-    for step in range(start_step, last_step):
-        lr = learning_rate(c, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        pairs = sampler.sample(c.batch_size, np.random.default_rng([config.seed, 2, step])).to(device)
-        loss = critic_loss(critic, input_states(model, pairs), pairs, c)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.grad_clip > 0:
-            nn.utils.clip_grad_norm_(critic.parameters(), c.grad_clip)
-        optimizer.step()
-        loss_value = float(loss.detach())
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-        done = step + 1
-        if done % c.eval_every == 0 or done == last_step:
-            metrics = _json_ready({**validation.metrics(critic), "step": done, "train_loss": loss_value, "lr": lr})
-            history_log.append(metrics)
-            line = (
-                f"critic step {done}: spearman vs steps {metrics['critic_spearman_steps']:.3f} "
-                f"(latent L2 {metrics['latent_l2_spearman_steps']:.3f}), MAE {metrics['critic_mae_steps']:.2f} steps"
-            )
-            if "critic_spearman_state_distance" in metrics:
-                line += (
-                    f", spearman vs state distance {metrics['critic_spearman_state_distance']:.3f} "
-                    f"(latent L2 {metrics['latent_l2_spearman_state_distance']:.3f})"
-                )
-            if bar is not None:
-                bar.write(line, file=sys.stderr)
-            else:
-                logger.info(line)
-            checkpoint(done, metrics)
-    if bar is not None:
-        bar.close()
+    with Progress(progress, c.steps, start_step, "critic") as bar:
+        for step in range(start_step, last_step):
+            lr = learning_rate(c, step)
+            pairs = sampler.sample(c.batch_size, np.random.default_rng([config.seed, 2, step])).to(device)
+            loss = critic_loss(critic, input_states(model, pairs), pairs, c)
+            optimisation_step(optimizer, loss, critic.parameters(), lr, c.grad_clip)
+            loss_value = float(loss.detach())
+            bar.advance(loss=f"{loss_value:.4f}")
+            done = step + 1
+            if done % c.eval_every == 0 or done == last_step:
+                metrics = json_ready({**validation.metrics(critic), "step": done, "train_loss": loss_value, "lr": lr})
+                history_log.append(metrics)
+                bar.report(_validation_line(metrics))
+                checkpoint(done, metrics)
     if not metrics:
-        metrics = _json_ready({**validation.metrics(critic), "step": start_step})
-    result = _json_ready(
+        metrics = json_ready({**validation.metrics(critic), "step": start_step})
+    result = json_ready(
         {
             **metrics,
             "elapsed_s": time.perf_counter() - started,
@@ -426,6 +365,18 @@ def train_critic(
         }
     )
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps({**result, "history": history_log}, indent=2, allow_nan=False))
+        write_metrics(json_path, result, history_log)
     return result
+
+
+def _validation_line(metrics: dict[str, Any]) -> str:
+    line = (
+        f"critic step {metrics['step']}: spearman vs steps {metrics['critic_spearman_steps']:.3f} "
+        f"(latent L2 {metrics['latent_l2_spearman_steps']:.3f}), MAE {metrics['critic_mae_steps']:.2f} steps"
+    )
+    if "critic_spearman_state_distance" in metrics:
+        line += (
+            f", spearman vs state distance {metrics['critic_spearman_state_distance']:.3f} "
+            f"(latent L2 {metrics['latent_l2_spearman_state_distance']:.3f})"
+        )
+    return line

@@ -10,10 +10,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +28,7 @@ from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.distributed import average_buffers, init_distributed, rank_device
 from ami_robot.training.metrics import evaluate, probe_frames
 from ami_robot.training.objective import Objective
+from ami_robot.training.stage import Progress, adamw, json_ready, optimisation_step, restore, write_metrics
 from ami_robot.world_model.checkpoint import (
     TrainState,
     has_train_state,
@@ -53,19 +51,6 @@ def _model_config_for_data(config: TrainConfig, train: EpisodeWindows) -> WorldM
         action_low=tuple(float(x) for x in stats.low),
         action_high=tuple(float(x) for x in stats.high),
     )
-
-
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
-
-
-def _json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
 @dataclass
@@ -147,11 +132,8 @@ def train(
         torch.manual_seed(config.seed)
         model = WorldModel(model_config)
     model.to(device).train()
-    optimizer = _optimizer(model, config)
-    if state is not None:
-        optimizer.load_state_dict(state.optimizer)
-        if state.rng_state is not None:
-            torch.set_rng_state(state.rng_state)
+    optimizer = adamw(model, config)
+    restore(optimizer, state)
 
     objective: nn.Module = Objective(model, config)
     if ddp.world_size > 1:
@@ -162,59 +144,45 @@ def train(
     def checkpoint(step: int, metrics: dict[str, Any]) -> None:
         if ddp.main:
             state = TrainState(step, optimizer.state_dict(), to_dict(config), torch.get_rng_state(), history_log)
-            save_checkpoint(out_dir, model, state, _json_ready(metrics))
+            save_checkpoint(out_dir, model, state, json_ready(metrics))
 
-    bar = None
-    if progress and ddp.main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=config.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr
-        )
     last_step = config.steps if stop_at is None else min(stop_at, config.steps)
     metrics: dict[str, Any] = dict(history_log[-1]) if history_log else {}
     started = time.perf_counter()
     running = {"loss": float("nan"), "pred": float("nan"), "reg": float("nan")}
-    for step in range(start_step, last_step):
-        lr = learning_rate(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = train_set.sample(config.batch_size, np.random.default_rng([config.seed, ddp.rank, step])).to(device)
-        losses = objective(batch.observations, batch.actions, step)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        running = {k: float(v.detach()) for k, v in losses.items()}
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{running['loss']:.4f}", pred=f"{running['pred']:.4f}", reg=f"{running['reg']:.3f}")
-        done = step + 1
-        if done % config.eval_every == 0 or done == last_step:
-            average_buffers(model, ddp.world_size)
-            metrics = evaluate(model, data.val_windows.to(device), data.probe_train, config.sigreg, config.probe_ridge)
-            metrics.update(
-                step=done, train_loss=running["loss"], train_pred_loss=running["pred"], train_reg=running["reg"], lr=lr
-            )
-            history_log.append(_json_ready(metrics))
-            if ddp.main:
-                probe = "n/a" if metrics["probe_r2"] is None else f"{metrics['probe_r2']:.3f}"
-                line = (
-                    f"step {done}: val pred {metrics['pred_loss']:.4f} (copy {metrics['copy_baseline_loss']:.4f}), "
-                    f"rank {metrics['effective_rank']:.1f}, sigreg {metrics['sigreg']:.2f}, probe R2 {probe}"
+    with Progress(progress and ddp.main, config.steps, start_step, "train") as bar:
+        for step in range(start_step, last_step):
+            lr = learning_rate(config, step)
+            batch = train_set.sample(config.batch_size, np.random.default_rng([config.seed, ddp.rank, step])).to(device)
+            losses = objective(batch.observations, batch.actions, step)
+            optimisation_step(optimizer, losses["loss"], model.parameters(), lr, config.grad_clip)
+            running = {k: float(v.detach()) for k, v in losses.items()}
+            bar.advance(loss=f"{running['loss']:.4f}", pred=f"{running['pred']:.4f}", reg=f"{running['reg']:.3f}")
+            done = step + 1
+            if done % config.eval_every == 0 or done == last_step:
+                average_buffers(model, ddp.world_size)
+                metrics = evaluate(
+                    model, data.val_windows.to(device), data.probe_train, config.sigreg, config.probe_ridge
                 )
-                if bar is not None:
-                    bar.write(line, file=sys.stderr)
-                else:
-                    logger.info(line)
-            checkpoint(done, metrics)
-    if bar is not None:
-        bar.close()
+                metrics.update(
+                    step=done,
+                    train_loss=running["loss"],
+                    train_pred_loss=running["pred"],
+                    train_reg=running["reg"],
+                    lr=lr,
+                )
+                history_log.append(json_ready(metrics))
+                if ddp.main:
+                    probe = "n/a" if metrics["probe_r2"] is None else f"{metrics['probe_r2']:.3f}"
+                    bar.report(
+                        f"step {done}: val pred {metrics['pred_loss']:.4f} (copy {metrics['copy_baseline_loss']:.4f}), "
+                        f"rank {metrics['effective_rank']:.1f}, sigreg {metrics['sigreg']:.2f}, probe R2 {probe}"
+                    )
+                checkpoint(done, metrics)
     if not metrics:
         metrics = evaluate(model, data.val_windows.to(device), data.probe_train, config.sigreg, config.probe_ridge)
         metrics.update(step=start_step)
-    result = _json_ready(
+    result = json_ready(
         {
             **metrics,
             "elapsed_s": time.perf_counter() - started,
@@ -226,8 +194,7 @@ def train(
         }
     )
     if json_path is not None and ddp.main:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps({**result, "history": history_log}, indent=2))
+        write_metrics(json_path, result, history_log)
     if ddp.world_size > 1:
         dist.barrier()
     return result

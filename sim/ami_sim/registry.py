@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +56,11 @@ FORMER_VERSIONS: dict[str, FormerVersion] = {
 
 def register_envs() -> None:
     """Register every ami_sim environment with gymnasium (idempotent)."""
-    for spec in SPECS.values():
-        if spec.gym_id not in gym.registry:
-            gym.register(spec.gym_id, entry_point=spec.env_entry_point, max_episode_steps=spec.max_episode_steps)
-    for former in FORMER_VERSIONS.values():
-        if former.gym_id not in gym.registry:
-            gym.register(former.gym_id, entry_point=former.entry_point, max_episode_steps=former.max_episode_steps)
+    registrations = [(s.gym_id, s.env_entry_point, s.max_episode_steps) for s in SPECS.values()]
+    registrations += [(f.gym_id, f.entry_point, f.max_episode_steps) for f in FORMER_VERSIONS.values()]
+    for gym_id, entry_point, max_episode_steps in registrations:
+        if gym_id not in gym.registry:
+            gym.register(gym_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
 
 
 def spec(name: str) -> SimSpec:
@@ -80,6 +81,19 @@ def _load(entry_point: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+@contextlib.contextmanager
+def _env_or_default(name: str, env: gym.Env | None) -> Iterator[gym.Env]:
+    """`env`, or while the block runs a default env of `name` (closed after it)."""
+    if env is not None:
+        yield env
+        return
+    default = make_env(name)
+    try:
+        yield default
+    finally:
+        default.close()
+
+
 def make_expert(
     name: str,
     noise: float = 0.0,
@@ -89,21 +103,14 @@ def make_expert(
 ) -> ExpertPolicy:
     """The scripted expert of `name` with Gaussian action noise `noise` and action repeats with
     probability `repeat_probability`, for `env`'s geometry (the default geometry when `env` is None)."""
-    s = spec(name)
-    own_env = env is None
-    env = make_env(name) if own_env else env
-    controller = _load(s.expert_entry_point)(env.unwrapped.config)
-    action_space = env.action_space
-    if own_env:
-        env.close()
+    with _env_or_default(name, env) as geometry:
+        controller = _load(spec(name).expert_entry_point)(geometry.unwrapped.config)
+        action_space = geometry.action_space
     return ExpertPolicy(controller, action_space, noise=noise, seed=seed, repeat_probability=repeat_probability)
 
 
 def make_random(name: str, seed: int | None = None, env: gym.Env | None = None) -> RandomPolicy:
     """Uniform random actions in the action box of `env` (of a default env of `name` when None)."""
-    own_env = env is None
-    env = make_env(name) if own_env else env
-    action_space = env.action_space
-    if own_env:
-        env.close()
+    with _env_or_default(name, env) as geometry:
+        action_space = geometry.action_space
     return RandomPolicy(action_space, seed=seed)
