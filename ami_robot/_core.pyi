@@ -31,6 +31,22 @@ class MlpModel:
     @property
     def num_layers(self) -> int: ...
 
+class CriticModel:
+    def __init__(
+        self, latent_dim: int, asymmetric_dim: int, activation: str, ln_eps: float, symmetric_eps: float
+    ) -> None: ...
+    def add_layer(
+        self,
+        weight: npt.ArrayLike,
+        bias: npt.ArrayLike,
+        ln_weight: npt.ArrayLike | None = None,
+        ln_bias: npt.ArrayLike | None = None,
+    ) -> None: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def embed_dim(self) -> int: ...
+
 class CostParams:
     goal_weight: float
     goal_running_weight: float
@@ -39,6 +55,9 @@ class CostParams:
     latent_bound_weight: float
     latent_low: list[float]
     latent_high: list[float]
+    critic_weight: float
+    critic_running_weight: float
+    critic: CriticModel
     def __init__(self) -> None: ...
 
 class ActionBounds:
@@ -57,6 +76,8 @@ class SamplerParams:
     momentum: float
     min_std: float
     temperature: float
+    control_cost_weight: float
+    std_decay: float
     seed: int
     def __init__(self) -> None: ...
 
@@ -74,7 +95,7 @@ class Planner:
         init_std: npt.ArrayLike,
         noise: npt.ArrayLike | None,
         plan_index: int,
-    ) -> tuple[FloatArray, FloatArray, float, FloatArray, float]: ...
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray, float, FloatArray]: ...
     def rollout_cost(
         self, actions: npt.ArrayLike, z0: npt.ArrayLike, goal: npt.ArrayLike, prev_action: npt.ArrayLike | None = None
     ) -> FloatArray: ...

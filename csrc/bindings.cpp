@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,21 @@ void check_shape(const FloatArray& a, std::initializer_list<py::ssize_t> shape, 
   }
 }
 
+// project_sequence reads max_rate[a] for every action dimension a and trusts low <= high.
+void check_projection_bounds(const ami::ActionBounds& bounds) {
+  const size_t A = bounds.low.size();
+  if (!bounds.max_rate.empty() && bounds.max_rate.size() != A)
+    throw py::value_error("bounds.max_rate: expected 0 or " + std::to_string(A) + " values (one per action), got " +
+                          std::to_string(bounds.max_rate.size()));
+  for (size_t a = 0; a < A; ++a) {
+    const std::string at = " at index " + std::to_string(a);
+    if (std::isnan(bounds.low[a]) || std::isnan(bounds.high[a])) throw py::value_error("bounds: NaN" + at);
+    if (bounds.low[a] > bounds.high[a]) throw py::value_error("bounds: low > high" + at);
+    if (!bounds.max_rate.empty() && !(std::isfinite(bounds.max_rate[a]) && bounds.max_rate[a] >= 0.0f))
+      throw py::value_error("bounds.max_rate must be finite and >= 0" + at);
+  }
+}
+
 FloatArray new_array(std::initializer_list<py::ssize_t> shape) { return FloatArray(std::vector<py::ssize_t>(shape)); }
 
 // One planner = the shared sampling loop + a backend's RolloutCost, with input checks.
@@ -77,9 +93,11 @@ class PyPlanner {
     req.noise = noise ? noise->data() : nullptr;
     req.plan_index = plan_index;
     FloatArray mean = new_array({H, A}), std = new_array({H, A}), best = new_array({H, A});
+    FloatArray std_history = new_array({p.sampler.iterations, H, A});
     float* mean_out = mean.mutable_data();
     float* std_out = std.mutable_data();
     float* best_out = best.mutable_data();
+    float* history_out = std_history.mutable_data();
     float cost = 0.0f, best_cost = 0.0f;
     {
       py::gil_scoped_release release;
@@ -88,10 +106,11 @@ class PyPlanner {
       std::memcpy(mean_out, out_.mean.data(), sizeof(float) * H * A);
       std::memcpy(std_out, out_.std.data(), sizeof(float) * H * A);
       std::memcpy(best_out, out_.best_actions.data(), sizeof(float) * H * A);
+      std::memcpy(history_out, out_.std_history.data(), sizeof(float) * out_.std_history.size());
       cost = out_.cost;
       best_cost = out_.best_cost;
     }
-    return py::make_tuple(mean, std, cost, best, best_cost);
+    return py::make_tuple(mean, std, cost, best, best_cost, std_history);
   }
 
   FloatArray rollout_cost(const FloatArray& actions, const FloatArray& z0, const FloatArray& goal,
@@ -196,8 +215,8 @@ class PyCudaPlanner : public PyPlanner {
 
 std::vector<float> to_vector(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
 
-void add_layer(ami::MlpModel& m, const FloatArray& weight, const FloatArray& bias, std::optional<FloatArray> gamma,
-               std::optional<FloatArray> beta) {
+ami::LinearLayer make_layer(const FloatArray& weight, const FloatArray& bias, std::optional<FloatArray> gamma,
+                            std::optional<FloatArray> beta) {
   if (weight.ndim() != 2) throw py::value_error("weight: expected a 2-D (out, in) array");
   ami::LinearLayer l;
   l.out = static_cast<int>(weight.shape(0));
@@ -209,7 +228,17 @@ void add_layer(ami::MlpModel& m, const FloatArray& weight, const FloatArray& bia
     l.ln_gamma = to_vector(*gamma);
     l.ln_beta = to_vector(*beta);
   }
-  m.layers.push_back(std::move(l));
+  return l;
+}
+
+void add_layer(ami::MlpModel& m, const FloatArray& weight, const FloatArray& bias, std::optional<FloatArray> gamma,
+               std::optional<FloatArray> beta) {
+  m.layers.push_back(make_layer(weight, bias, std::move(gamma), std::move(beta)));
+}
+
+void add_critic_layer(ami::CriticModel& c, const FloatArray& weight, const FloatArray& bias,
+                      std::optional<FloatArray> gamma, std::optional<FloatArray> beta) {
+  c.layers.push_back(make_layer(weight, bias, std::move(gamma), std::move(beta)));
 }
 
 Problem make_problem(const ami::MlpModel& model, const ami::CostParams& cost, const ami::ActionBounds& bounds,
@@ -289,6 +318,26 @@ PYBIND11_MODULE(_core, m) {
       .def("macs_per_step", &ami::MlpModel::macs_per_step)
       .def_property_readonly("num_layers", [](const ami::MlpModel& mm) { return mm.layers.size(); });
 
+  py::class_<ami::CriticModel>(m, "CriticModel")
+      .def(py::init([](int latent_dim, int asymmetric_dim, const std::string& activation, float ln_eps,
+                       float symmetric_eps) {
+             ami::CriticModel critic;
+             critic.latent_dim = latent_dim;
+             critic.asymmetric_dim = asymmetric_dim;
+             critic.activation = ami::activation_from_name(activation);
+             critic.ln_eps = ln_eps;
+             critic.symmetric_eps = symmetric_eps;
+             return critic;
+           }),
+           py::arg("latent_dim"), py::arg("asymmetric_dim"), py::arg("activation"), py::arg("ln_eps"),
+           py::arg("symmetric_eps"))
+      .def("add_layer", &add_critic_layer, py::arg("weight"), py::arg("bias"), py::arg("ln_weight") = py::none(),
+           py::arg("ln_bias") = py::none(),
+           "Append a Linear layer (out, in); hidden layers are followed by the LayerNorm when given, then the "
+           "activation; the last layer outputs the embedding.")
+      .def_property_readonly("num_layers", [](const ami::CriticModel& c) { return c.layers.size(); })
+      .def_property_readonly("embed_dim", &ami::CriticModel::embed_dim);
+
   py::class_<ami::CostParams>(m, "CostParams")
       .def(py::init<>())
       .def_readwrite("goal_weight", &ami::CostParams::goal_weight)
@@ -297,7 +346,10 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("smoothness_weight", &ami::CostParams::smoothness_weight)
       .def_readwrite("latent_bound_weight", &ami::CostParams::latent_bound_weight)
       .def_readwrite("latent_low", &ami::CostParams::latent_low)
-      .def_readwrite("latent_high", &ami::CostParams::latent_high);
+      .def_readwrite("latent_high", &ami::CostParams::latent_high)
+      .def_readwrite("critic_weight", &ami::CostParams::critic_weight)
+      .def_readwrite("critic_running_weight", &ami::CostParams::critic_running_weight)
+      .def_readwrite("critic", &ami::CostParams::critic);
 
   py::class_<ami::ActionBounds>(m, "ActionBounds")
       .def(py::init<>())
@@ -316,12 +368,15 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("momentum", &ami::SamplerParams::momentum)
       .def_readwrite("min_std", &ami::SamplerParams::min_std)
       .def_readwrite("temperature", &ami::SamplerParams::temperature)
+      .def_readwrite("control_cost_weight", &ami::SamplerParams::control_cost_weight)
+      .def_readwrite("std_decay", &ami::SamplerParams::std_decay)
       .def_readwrite("seed", &ami::SamplerParams::seed);
 
   auto planner = py::class_<PyPlanner>(m, "Planner")
       .def("plan", &PyPlanner::plan, py::arg("z0"), py::arg("goal"), py::arg("prev_action"), py::arg("init_mean"),
            py::arg("init_std"), py::arg("noise"), py::arg("plan_index"),
-           "Run the sampler; returns (mean (H, A), std (H, A), cost, best_actions (H, A), best_cost).")
+           "Run the sampler; returns (mean (H, A), std (H, A), cost, best_actions (H, A), best_cost, "
+           "std_history (iterations, H, A)).")
       .def("rollout_cost", &PyPlanner::rollout_cost, py::arg("actions"), py::arg("z0"), py::arg("goal"),
            py::arg("prev_action") = py::none(), "Cost (n,) of n <= samples already-projected sequences (n, H, A).")
       .def("predict", &PyPlanner::predict, py::arg("actions"), py::arg("z0"), "Predicted latents (n, H, D).")
@@ -353,8 +408,8 @@ PYBIND11_MODULE(_core, m) {
       .def("plan_device", &PyCudaPlanner::plan_device, py::arg("z0"), py::arg("goal"), py::arg("prev_action"),
            py::arg("init_mean"), py::arg("init_std"), py::arg("noise"), py::arg("plan_index"), py::arg("out"),
            py::arg("stream") = 0,
-           "Plan from device pointers (0 = absent); out (3*H*A + 2 floats) = mean | std | best_actions | cost | "
-           "best_cost. Returns when out is written.")
+           "Plan from device pointers (0 = absent); out ((3 + iterations)*H*A + 2 floats) = mean | std | "
+           "best_actions | cost | best_cost | std_history. Returns when out is written.")
       .def_property_readonly("precision", &PyCudaPlanner::precision)
       .def_property_readonly("device", &PyCudaPlanner::device);
   m.def(
@@ -409,6 +464,7 @@ PYBIND11_MODULE(_core, m) {
         const auto A = static_cast<py::ssize_t>(bounds.low.size());
         if (actions.shape(2) != A || static_cast<py::ssize_t>(bounds.high.size()) != A)
           throw py::value_error("actions: last dimension must match the bounds");
+        check_projection_bounds(bounds);
         if (prev_action) check_shape(*prev_action, {A}, "prev_action");
         FloatArray out = new_array({actions.shape(0), actions.shape(1), A});
         std::memcpy(out.mutable_data(), actions.data(), sizeof(float) * actions.size());

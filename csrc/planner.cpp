@@ -23,6 +23,7 @@ bool all_finite(const std::vector<float>& v) {
 // NaN costs sort last; ties break by index so every backend picks the same elites.
 float sort_key(float c) { return std::isnan(c) ? std::numeric_limits<float>::infinity() : c; }
 
+
 }  // namespace
 
 Activation activation_from_name(const std::string& name) {
@@ -75,6 +76,30 @@ void MlpModel::validate() const {
   }
 }
 
+void CriticModel::validate() const {
+  require(latent_dim >= 1, "critic: latent_dim must be >= 1");
+  require(layers.size() >= 2, "critic: needs at least one hidden layer and an output layer");
+  require(ln_eps > 0.0f && symmetric_eps > 0.0f, "critic: ln_eps and symmetric_eps must be > 0");
+  int expected_in = latent_dim;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& l = layers[i];
+    const std::string where = "critic layer " + std::to_string(i) + ": ";
+    require(l.in == expected_in, where + "expected input width " + std::to_string(expected_in) +
+                                     ", got " + std::to_string(l.in));
+    require(l.weight.size() == static_cast<size_t>(l.in) * l.out, where + "weight size is not out*in");
+    require(l.bias.size() == static_cast<size_t>(l.out), where + "bias size is not out");
+    const bool last = i + 1 == layers.size();
+    require(last ? l.ln_gamma.empty() : (l.ln_gamma.empty() || l.ln_gamma.size() == static_cast<size_t>(l.out)),
+            where + (last ? "the output layer has no LayerNorm" : "LayerNorm weight must be empty or have size out"));
+    require(l.ln_beta.size() == l.ln_gamma.size(), where + "LayerNorm weight and bias must have the same size");
+    require(all_finite(l.weight) && all_finite(l.bias) && all_finite(l.ln_gamma) && all_finite(l.ln_beta),
+            where + "weights contain NaN or Inf");
+    expected_in = l.out;
+  }
+  require(asymmetric_dim >= 1 && asymmetric_dim < embed_dim(),
+          "critic: asymmetric_dim must be in [1, embed_dim), got " + std::to_string(asymmetric_dim));
+}
+
 void SamplerParams::validate() const {
   require(horizon >= 1, "horizon must be >= 1, got " + std::to_string(horizon));
   require(samples >= 1, "samples must be >= 1, got " + std::to_string(samples));
@@ -87,6 +112,30 @@ void SamplerParams::validate() const {
   require(momentum >= 0.0f && momentum < 1.0f, "momentum must be in [0, 1)");
   require(min_std >= 0.0f && std::isfinite(min_std), "min_std must be >= 0");
   require(temperature > 0.0f && std::isfinite(temperature), "temperature must be > 0");
+  require(control_cost_weight >= 0.0f && std::isfinite(control_cost_weight), "control_cost_weight must be >= 0");
+  require(std_decay > 0.0f && std_decay <= 1.0f, "std_decay must be in (0, 1]");
+}
+
+float inverse_cost_scale(const float* costs, int n, float temperature) {
+  double sum = 0.0;
+  int count = 0;
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(costs[i])) continue;
+    sum += costs[i];
+    ++count;
+  }
+  if (count == 0) return 0.0f;
+  const double mean = sum / count;
+  double squares = 0.0;
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(costs[i])) continue;
+    const double d = costs[i] - mean;
+    squares += d * d;
+  }
+  const double spread = std::sqrt(squares / count);
+  if (!(spread > 0.0)) return 0.0f;
+  return static_cast<float>(std::min(1.0 / (static_cast<double>(temperature) * spread),
+                                     static_cast<double>(std::numeric_limits<float>::max())));
 }
 
 void Problem::validate() const {
@@ -103,9 +152,14 @@ void Problem::validate() const {
   require(cost.latent_low.empty() || cost.latent_low.size() == D, "latent_low must be empty or have latent_dim entries");
   require(cost.latent_high.empty() || cost.latent_high.size() == D, "latent_high must be empty or have latent_dim entries");
   for (float w : {cost.goal_weight, cost.goal_running_weight, cost.action_weight, cost.smoothness_weight,
-                  cost.latent_bound_weight}) {
+                  cost.latent_bound_weight, cost.critic_weight, cost.critic_running_weight}) {
     require(std::isfinite(w) && w >= 0.0f, "cost weights must be finite and >= 0");
   }
+  if (cost.uses_critic()) {
+    require(!cost.critic.empty(), "critic_weight / critic_running_weight > 0 needs a critic");
+    require(cost.critic.latent_dim == model.latent_dim, "critic latent_dim must equal the model's latent_dim");
+  }
+  if (!cost.critic.empty()) cost.critic.validate();
 }
 
 void project_sequence(float* actions, int horizon, const ActionBounds& bounds, const float* prev_action) {
@@ -137,7 +191,8 @@ SamplingPlanner::SamplingPlanner(Problem problem, std::unique_ptr<RolloutCost> r
   noise_.resize(HA * s.samples);
   costs_.resize(s.samples);
   kept_.resize(HA * std::max(1, s.keep_elites));
-  weights_.resize(s.elites);
+  weights_.resize(s.samples);
+  inv_var_.resize(HA);
   order_.resize(s.samples);
 }
 
@@ -149,11 +204,13 @@ void SamplingPlanner::plan(const PlanRequest& req, PlanOutput& out) {
   std::copy(req.init_std, req.init_std + HA, std_.begin());
   out.mean.resize(HA);
   out.std.resize(HA);
+  out.std_history.resize(HA * s.iterations);
   out.best_actions.resize(HA);
   out.best_cost = std::numeric_limits<float>::infinity();
   rollout_->set_start(req.z0, req.goal, req.prev_action);
 
   for (int it = 0; it < s.iterations; ++it) {
+    std::copy(std_.begin(), std_.end(), out.std_history.begin() + it * HA);
     const float* eps = req.noise + static_cast<size_t>(it) * N * HA;
     if (req.noise == nullptr) {
       philox_normal_fill(s.seed, req.plan_index, static_cast<uint64_t>(it) * N * HA, N * HA, noise_.data());
@@ -182,35 +239,72 @@ void SamplingPlanner::plan(const PlanRequest& req, PlanOutput& out) {
       out.best_cost = costs_[order_[0]];
       std::copy_n(samples_.begin() + order_[0] * HA, HA, out.best_actions.begin());
     }
-
-    // Elite weights: uniform (CEM) or exp(-(c - c_min) / temperature) (MPPI), summing to 1.
     const float c_min = sort_key(costs_[order_[0]]);
     if (!std::isfinite(c_min)) continue;  // every sample diverged: keep the distribution
-    double total = 0.0;
-    for (int e = 0; e < K; ++e) {
-      const float c = sort_key(costs_[order_[e]]);
-      float w = 1.0f;
-      if (s.method == Method::MPPI) w = std::isfinite(c) ? std::exp(-(c - c_min) / s.temperature) : 0.0f;
-      weights_[e] = w;
-      total += w;
-    }
-    for (int e = 0; e < K; ++e) weights_[e] = static_cast<float>(weights_[e] / total);
-    for (size_t j = 0; j < HA; ++j) {
-      float m = 0.0f;
-      for (int e = 0; e < K; ++e) m += weights_[e] * samples_[order_[e] * HA + j];
-      float v = 0.0f;
-      for (int e = 0; e < K; ++e) {
-        const float d = samples_[order_[e] * HA + j] - m;
-        v += weights_[e] * d * d;
-      }
-      mean_[j] = s.momentum * mean_[j] + (1.0f - s.momentum) * m;
-      std_[j] = std::max(s.momentum * std_[j] + (1.0f - s.momentum) * std::sqrt(v), s.min_std);
+    if (s.method == Method::MPPI) {
+      mppi_update(c_min);
+    } else {
+      refit_to_elites();
     }
   }
   std::copy(mean_.begin(), mean_.end(), out.mean.begin());
   std::copy(std_.begin(), std_.end(), out.std.begin());
   project_sequence(out.mean.data(), H, problem_.bounds, req.prev_action);
   rollout_->evaluate(out.mean.data(), 1, &out.cost);
+}
+
+void SamplingPlanner::refit_to_elites() {
+  const auto& s = problem_.sampler;
+  const int K = s.elites;
+  const size_t HA = mean_.size();
+  const float w = static_cast<float>(1.0 / K);  // equal weights, as every backend writes them
+  for (size_t j = 0; j < HA; ++j) {
+    float m = 0.0f;
+    for (int e = 0; e < K; ++e) m += w * samples_[order_[e] * HA + j];
+    float v = 0.0f;
+    for (int e = 0; e < K; ++e) {
+      const float d = samples_[order_[e] * HA + j] - m;
+      v += w * d * d;
+    }
+    mean_[j] = s.momentum * mean_[j] + (1.0f - s.momentum) * m;
+    std_[j] = std::max(s.momentum * std_[j] + (1.0f - s.momentum) * std::sqrt(v), s.min_std);
+  }
+}
+
+void SamplingPlanner::mppi_update(float c_min) {
+  const auto& s = problem_.sampler;
+  const int N = s.samples;
+  const size_t HA = mean_.size();
+  const float inv_scale = inverse_cost_scale(costs_.data(), N, s.temperature);
+  for (size_t j = 0; j < HA; ++j) inv_var_[j] = std_[j] > 0.0f ? 1.0f / (std_[j] * std_[j]) : 0.0f;
+  // score_n = (c_n - c_min) * inv_scale + control_cost_weight * u^T Sigma^-1 eps_n, w_n = exp(-(score_n - min score)).
+  float score_min = std::numeric_limits<float>::infinity();
+  for (int n = 0; n < N; ++n) {
+    const float c = costs_[n];
+    if (!std::isfinite(c)) {
+      weights_[n] = std::numeric_limits<float>::infinity();
+      continue;
+    }
+    const float* x = samples_.data() + n * HA;
+    float control = 0.0f;
+    for (size_t j = 0; j < HA; ++j) control += mean_[j] * (x[j] - mean_[j]) * inv_var_[j];
+    const float score = (c - c_min) * inv_scale + s.control_cost_weight * control;
+    weights_[n] = score;
+    score_min = std::min(score_min, score);
+  }
+  double total = 0.0;
+  for (int n = 0; n < N; ++n) {
+    const float w = std::isfinite(weights_[n]) ? std::exp(-(weights_[n] - score_min)) : 0.0f;
+    weights_[n] = w;
+    total += w;
+  }
+  for (int n = 0; n < N; ++n) weights_[n] = static_cast<float>(weights_[n] / total);
+  for (size_t j = 0; j < HA; ++j) {
+    float m = 0.0f;
+    for (int n = 0; n < N; ++n) m += weights_[n] * samples_[n * HA + j];
+    mean_[j] = s.momentum * mean_[j] + (1.0f - s.momentum) * m;
+    std_[j] = std::max(std_[j] * s.std_decay, s.min_std);
+  }
 }
 
 }  // namespace ami

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from ami_robot.cost import CostConfig
 from ami_robot.planning import MLPDynamics, PlannerConfig
+from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 
 FULL_COST = CostConfig(
@@ -22,7 +24,13 @@ FULL_COST = CostConfig(
 )
 """Every cost term switched on."""
 
-PLANNER_OPTIONS = [{}, dict(momentum=0.3, keep_elites_fraction=0.5, max_rate=0.4, noise_beta=1.5)]
+CRITIC_COST = dataclasses.replace(FULL_COST, critic_weight=0.7, critic_running_weight=0.2)
+"""Every cost term switched on, the critic's too (final and running)."""
+
+PLANNER_OPTIONS = [
+    {},
+    dict(momentum=0.3, keep_elites_fraction=0.5, max_rate=0.4, noise_beta=1.5, control_cost_weight=0.3, std_decay=0.8),
+]
 """Planner settings for the injected-noise comparisons: the defaults, and every option switched on."""
 
 
@@ -35,7 +43,7 @@ def assert_rel(actual, expected, rtol: float = 1e-4) -> None:
 
 def assert_plans_equal(actual, expected, rtol: float = 1e-4) -> None:
     """Two PlanResults agree in every field, relative to the largest expected value."""
-    for field in ("actions", "std", "cost", "best_cost", "best_actions"):
+    for field in ("actions", "std", "std_history", "cost", "best_cost", "best_actions"):
         assert_rel(getattr(actual, field), getattr(expected, field), rtol)
 
 
@@ -47,6 +55,22 @@ def random_dynamics(latent_dim=8, action_dim=3, hidden_dim=32, depth=2, activati
             ln.weight.uniform_(0.5, 1.5)
             ln.bias.uniform_(-0.2, 0.2)
     return module, MLPDynamics.from_module(module)
+
+
+def random_critic(latent_dim=8, activation="gelu", layer_norm=True, seed=0) -> Critic:
+    """A random critic (hidden 24 x 2, embedding 10 = 4 asymmetric + 6 symmetric) in eval mode."""
+    torch.manual_seed(seed)
+    config = CriticConfig(
+        latent_dim=latent_dim, hidden_dim=24, depth=2, embed_dim=10, asymmetric_dim=4,
+        activation=activation, layer_norm=layer_norm,
+    )  # fmt: skip
+    critic = Critic(config).eval()
+    with torch.no_grad():  # non-trivial LayerNorm affine parameters
+        for module in critic.embedding:
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return critic
 
 
 def linear_mlp_dynamics(B: np.ndarray, big: float = 1000.0) -> MLPDynamics:

@@ -121,7 +121,7 @@ class _RecordingCudaBackend(CudaBackend):
         self.calls.append(dict(z0=z0, init_mean=init_mean, init_std=init_std, noise=noise, plan_index=plan_index))
         H, A = self.config.horizon, self.action_dim
         mean = 100.0 * plan_index + torch.arange(H * A, dtype=torch.float32).view(H, A)
-        return RawPlan(mean, torch.ones(H, A), 1.0, mean, 0.5)
+        return RawPlan(mean, torch.ones(H, A), 1.0, mean, 0.5, torch.ones(self.config.iterations, H, A))
 
 
 @pytest.mark.parametrize("noise_beta", [0.0, 2.0])
@@ -209,6 +209,7 @@ def test_analytic_problem_converges_in_every_precision(planner_cls):
         init_std=0.5,
         min_std=0.002,
         temperature=0.05,
+        std_decay=0.8,  # MPPI's exploration std anneals to min_std; CEM refits its own
         cost=CostConfig(goal_weight=1.0, action_weight=LQ_LAM),
     )
     plans = {}
@@ -242,6 +243,7 @@ def test_plan_on_torch_cuda_tensors_equals_host_plan():
         assert isinstance(actual.actions, torch.Tensor) and actual.actions.device == dev
         np.testing.assert_array_equal(actual.actions.cpu().numpy(), expected.actions)
         np.testing.assert_array_equal(actual.std.cpu().numpy(), expected.std)
+        np.testing.assert_array_equal(actual.std_history.cpu().numpy(), expected.std_history)
         assert actual.cost == expected.cost and actual.plan_index == expected.plan_index
     with pytest.raises(TypeError, match="float32"):
         device.plan(torch.zeros(2, 12, dtype=torch.float64, device=dev), torch.as_tensor(goal, device=dev))

@@ -13,7 +13,9 @@ from planning_helpers import LinearDynamics, random_dynamics
 
 import ami_robot
 from ami_robot import _core
-from ami_robot.errors import BackendUnavailableError
+from ami_robot.config import ConfigError
+from ami_robot.cost import CostConfig
+from ami_robot.errors import BackendUnavailableError, PlanningError
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, api, available_backends, backends
 from ami_robot.planning.backends.native import NativeBackend
 
@@ -166,15 +168,88 @@ def test_bad_plan_inputs_raise(call, error, match):
     "kwargs, match",
     [
         (dict(elites=30, samples=20), r"elites \(30\) > samples \(20\)"),
-        (dict(horizon=0), "horizon must be >= 1"),
+        (dict(horizon=0), r"horizon must be in \[1, 2147483647\], got 0"),
         (dict(action_low=1.0, action_high=-1.0), "action_low 1.0 > action_high -1.0"),
         (dict(momentum=1.0), "momentum"),
         (dict(temperature=0.0), "temperature"),
+        (dict(std_decay=0.0), "std_decay"),
+        (dict(std_decay=1.5), "std_decay"),
+        (dict(control_cost_weight=-1.0), "control_cost_weight"),
+        (dict(horizon="5"), "horizon must be an integer, got '5'"),
+        (dict(horizon=2.5), "horizon must be an integer, got 2.5"),
+        (dict(samples=True), "samples must be an integer, got True"),
+        (dict(horizon=2**31), r"horizon must be in \[1, 2147483647\]"),
+        (dict(seed=1.5), "seed must be an integer, got 1.5"),
+        (dict(temperature=1e-50), r"temperature must be > 0.*float32.*1e-50 is 0\.0"),
+        (dict(init_std=1e39), "init_std must be finite.*float32"),
+        (dict(cost=CostConfig(goal_weight=1e39)), "goal_weight must be finite.*float32"),
+        (dict(action_low=(-1e39, 0.0)), "action_low must be finite.*float32"),
     ],
 )
 def test_bad_config_raises(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         PlannerConfig(**kwargs)
+
+
+def test_numpy_integers_are_plain_ints_in_the_config():
+    config = PlannerConfig(horizon=np.int64(3), samples=np.int32(24), elites=4)
+    assert type(config.horizon) is int and type(config.samples) is int
+
+
+HOST_BACKENDS = ["reference", "cpu", "torch"]
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("as_module", [True, False], ids=["module", "mlp-dynamics"])
+def test_non_finite_predictor_weights_raise_the_same_error_on_every_backend(backend, as_module):
+    module, _ = random_dynamics()
+    with torch.no_grad():
+        module.net[3].bias[1] = float("inf") if as_module else float("nan")
+    dynamics = module
+    if not as_module:  # MLPDynamics refuses NaN itself: build one around the finite weights, then poison it
+        _, dynamics = random_dynamics()
+        dynamics.biases[1][1] = np.nan
+    with pytest.raises(PlanningError, match=r"predictor weights: tensor 'net\.3\.bias' contains NaN or Inf"):
+        CEMPlanner(dynamics, SMALL, backend=backend)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
+def test_finite_inputs_that_overflow_float32_raise_instead_of_planning_nan(backend, planner_cls):
+    module, dyn = random_dynamics()
+    planner = planner_cls(module if backend == "torch" else dyn, SMALL, backend=backend)
+    huge = np.full(8, 1e30, np.float32)
+    with pytest.raises(PlanningError, match=r"cost (nan|inf).* from finite inputs \(largest \|latent\| 1e\+30\)"):
+        planner.plan(huge, np.zeros(8, np.float32))
+    assert planner.plan_index == 0, "a plan that raised is not counted"
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize(
+    "tensor, problem",
+    [
+        (torch.zeros(8, device="meta"), "a meta tensor holds no values"),
+        (torch.zeros(8).to_sparse(), "expected a dense tensor, got layout torch.sparse_coo"),
+    ],
+    ids=["meta", "sparse"],
+)
+def test_tensors_without_dense_data_are_rejected_naming_the_argument(backend, tensor, problem):
+    module, dyn = random_dynamics()
+    planner = CEMPlanner(module if backend == "torch" else dyn, SMALL, backend=backend)
+    with pytest.raises(TypeError, match=f"z0: {problem}"):
+        planner.plan(tensor, np.zeros(8, np.float32))
+    with pytest.raises(TypeError, match=f"z_goal: {problem}"):
+        planner.plan(np.zeros(8, np.float32), tensor)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_bfloat16_tensors_are_widened_to_float32(backend):
+    module, dyn = random_dynamics()
+    z0 = torch.linspace(-1, 1, 8).to(torch.bfloat16)
+    goal = torch.ones(8, dtype=torch.bfloat16)
+    widened = CEMPlanner(module if backend == "torch" else dyn, SMALL, backend=backend).plan(z0, goal)
+    exact = CEMPlanner(module if backend == "torch" else dyn, SMALL, backend=backend).plan(z0.float(), goal.float())
+    np.testing.assert_array_equal(widened.actions, exact.actions)
 
 
 def test_bad_limits_weights_and_backend_raise():
@@ -318,19 +393,55 @@ def test_philox_known_answer():
     assert _core.philox4x32_10([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
 
 
-def test_refit_weighs_elites_as_cem_and_mppi():
-    from ami_robot.planning.backends.torch_backend import refit
+def test_cem_refits_to_the_elites_equally_weighted():
+    from ami_robot.planning.backends.torch_backend import update_distribution
 
-    elites = torch.tensor([[[0.0]], [[1.0]], [[4.0]]])  # (K=3, H=1, A=1), best first
-    cost = torch.tensor([0.0, 1.0, float("nan")])
+    samples = torch.tensor([[[0.0]], [[1.0]], [[4.0]], [[9.0]]])  # (N=4, H=1, A=1)
+    cost = torch.tensor([0.0, 1.0, 2.0, float("inf")])
+    order = torch.arange(4)
     mean, std = torch.zeros(1, 1), torch.ones(1, 1)
-    config = PlannerConfig(samples=3, elites=3, temperature=1.0, min_std=0.05)
-    cem_mean, cem_std = refit(mean, std, elites, cost, config, "cem")
-    assert torch.allclose(cem_mean, torch.tensor([[5.0 / 3.0]])) and torch.allclose(cem_std, elites.std(0, False))
-    w = torch.tensor([1.0, float(np.exp(-1.0))]) / (1.0 + float(np.exp(-1.0)))  # the NaN cost weighs nothing
-    mppi_mean, mppi_std = refit(mean, std, elites, cost, config, "mppi")
-    assert torch.allclose(mppi_mean, w[1:2].reshape(1, 1))
-    assert torch.allclose(mppi_std, (w[0] * w[1]).sqrt().reshape(1, 1))
-    kept = PlannerConfig(samples=3, elites=3, momentum=0.5, min_std=0.9)
-    blended_mean, floored_std = refit(mean, std, elites[:1].expand(3, 1, 1), cost, kept, "cem")
+    config = PlannerConfig(samples=4, elites=3, min_std=0.05)
+    cem_mean, cem_std = update_distribution(mean, std, samples, cost, order, config, "cem")
+    assert torch.allclose(cem_mean, torch.tensor([[5.0 / 3.0]])) and torch.allclose(cem_std, samples[:3].std(0, False))
+    kept = PlannerConfig(samples=4, elites=3, momentum=0.5, min_std=0.9)
+    blended_mean, floored_std = update_distribution(mean, std, samples[:1].expand(4, 1, 1), cost, order, kept, "cem")
     assert torch.allclose(blended_mean, torch.zeros(1, 1)) and torch.allclose(floored_std, torch.tensor([[0.9]]))
+
+
+def test_mppi_weighs_every_sample_by_its_normalised_cost_and_keeps_its_std():
+    from ami_robot.planning.backends.torch_backend import mppi_weights, update_distribution
+
+    samples = torch.tensor([[[0.0]], [[1.0]], [[4.0]]])  # (N=3, H=1, A=1)
+    cost = torch.tensor([0.0, 1.0, float("inf")])  # finite costs spread (std) 0.5; the last weighs nothing
+    order = torch.arange(3)
+    mean, std = torch.zeros(1, 1), torch.ones(1, 1)
+    config = PlannerConfig(samples=3, elites=1, temperature=1.0, min_std=0.05)
+    w = torch.tensor([1.0, float(np.exp(-2.0)), 0.0]) / (1.0 + float(np.exp(-2.0)))
+    assert torch.allclose(mppi_weights(mean, std, samples, cost, cost[0], config), w)
+    # dimensionless temperature: the same weights at any cost scale
+    assert torch.allclose(mppi_weights(mean, std, samples, 1e3 * cost + 7.0, torch.tensor(7.0), config), w)
+    mppi_mean, mppi_std = update_distribution(mean, std, samples, cost, order, config, "mppi")
+    assert torch.allclose(mppi_mean, w[1:2].reshape(1, 1))  # over all samples, not the one elite
+    assert torch.equal(mppi_std, std)  # never refit
+    decayed = PlannerConfig(samples=3, elites=1, std_decay=0.5, min_std=0.3)
+    assert torch.allclose(
+        update_distribution(mean, std, samples, cost, order, decayed, "mppi")[1], torch.tensor([[0.5]])
+    )
+    assert torch.allclose(
+        update_distribution(mean, 0.5 * std, samples, cost, order, decayed, "mppi")[1], torch.tensor([[0.3]])
+    )
+
+
+def test_mppi_control_cost_favours_samples_that_move_towards_zero():
+    """score_n += control_cost_weight * u^T Sigma^-1 eps_n (Williams et al. 2017)."""
+    from ami_robot.planning.backends.torch_backend import mppi_weights
+
+    samples = torch.tensor([[[0.0]], [[1.0]]])
+    cost = torch.tensor([1.0, 1.0])  # equal costs: without the term, equal weights
+    mean, std = torch.full((1, 1), 0.5), torch.full((1, 1), 0.5)
+    plain = mppi_weights(mean, std, samples, cost, cost[0], PlannerConfig(samples=2, elites=1))
+    assert torch.allclose(plain, torch.tensor([0.5, 0.5]))
+    config = PlannerConfig(samples=2, elites=1, control_cost_weight=1.0)
+    control = 0.5 * (samples.flatten() - 0.5) / 0.25  # u^T Sigma^-1 eps = [-1, 1]
+    expected = torch.softmax(-control, 0)
+    assert torch.allclose(mppi_weights(mean, std, samples, cost, cost[0], config), expected)

@@ -21,21 +21,25 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planning_helpers import (
+    CRITIC_COST,
     FULL_COST,
     PLANNER_OPTIONS,
     assert_plans_equal,
     assert_rel,
     injected_noise_problem,
+    random_critic,
     random_dynamics,
 )
 
 from ami_robot import _core, build_info
+from ami_robot.cost import CostConfig
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig
 from ami_robot.planning.backends import Backend
 from ami_robot.planning.backends.cuda import CudaBackend
 from ami_robot.planning.backends.native import NativeBackend
 from ami_robot.planning.backends.torch_backend import TorchBackend
 from ami_robot.planning.config import CudaPrecision
+from ami_robot.world_model.critic import Critic
 
 ORACLE = "reference"
 HAS_GPU = hasattr(_core, "cuda_planner") and _core.cuda_device_count() > 0
@@ -84,22 +88,24 @@ def test_the_table_covers_every_variant():
     assert compiled | {"reference", "torch", *CUDA_VARIANTS} <= set(TOLERANCES)
 
 
-def make_backend(variant: str, dynamics: MLPDynamics, config: PlannerConfig, method: str) -> Backend:
+def make_backend(
+    variant: str, dynamics: MLPDynamics, config: PlannerConfig, method: str, critic: Critic | None = None
+) -> Backend:
     """The backend `variant` ("reference", "cpu:<kernels>", "torch", "cuda:<precision>")."""
     kind, _, option = variant.partition(":")
     limits = config.action_limits(dynamics.action_dim)
     if kind == "torch":
-        return TorchBackend(dynamics.to_module(), config, limits, method)
+        return TorchBackend(dynamics.to_module(), config, limits, method, critic=critic)
     if kind == "cuda":
-        return CudaBackend(dynamics, dataclasses.replace(config, cuda_precision=option), limits, method)
-    return NativeBackend(kind, dynamics, config, limits, method, isa=option or "auto")
+        return CudaBackend(dynamics, dataclasses.replace(config, cuda_precision=option), limits, method, critic=critic)
+    return NativeBackend(kind, dynamics, config, limits, method, isa=option or "auto", critic=critic)
 
 
-def make_planner(variant: str, planner_cls, dynamics: MLPDynamics, config: PlannerConfig):
+def make_planner(variant: str, planner_cls, dynamics: MLPDynamics, config: PlannerConfig, critic: Critic | None = None):
     """A planner whose backend is `variant` (the planner around it is the same for every backend)."""
-    planner = planner_cls(dynamics, config, backend=ORACLE)
+    planner = planner_cls(dynamics, config, backend=ORACLE, critic=critic)
     if variant != ORACLE:
-        planner.backend = make_backend(variant, dynamics, config, planner_cls.method)
+        planner.backend = make_backend(variant, dynamics, config, planner_cls.method, critic)
     return planner
 
 
@@ -123,6 +129,57 @@ def test_rollout_costs_and_latents_match_the_oracle(variant, activation, history
     head = actions[:5]
     assert_rel(backend.rollout_cost(head, z0, goal, prev), oracle.rollout_cost(head, z0, goal, prev), tol)
     assert_rel(backend.predict(actions, z0), oracle.predict(actions, z0), tol)
+
+
+CRITIC_COSTS = {
+    "final": CostConfig(goal_weight=0.0, critic_weight=1.0),
+    "running": CostConfig(goal_weight=0.0, critic_running_weight=0.5),
+    "every term": CRITIC_COST,
+}
+"""Cost configs with the critic on: alone (so that it dominates the comparison), and with every other term."""
+
+
+CRITIC_ARCHITECTURES = [("gelu", True), ("silu", False), ("relu", True), ("tanh", False)]
+"""(activation, layer_norm) of the random critics: every activation, with and without LayerNorm."""
+
+
+@pytest.mark.parametrize("variant", params(VARIANTS))
+@pytest.mark.parametrize("cost", sorted(CRITIC_COSTS))
+@pytest.mark.parametrize(("activation", "layer_norm"), CRITIC_ARCHITECTURES)
+def test_rollout_costs_with_the_critic_match_the_oracle(variant, cost, activation, layer_norm):
+    _, dyn = random_dynamics(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, activation=activation, history=2)
+    critic = random_critic(latent_dim=12, activation=activation, layer_norm=layer_norm)
+    config = PlannerConfig(horizon=4, samples=37, iterations=1, elites=3, cost=CRITIC_COSTS[cost])
+    rng = np.random.default_rng(4)
+    actions = rng.uniform(-1, 1, (37, 4, 3)).astype(np.float32)
+    z0 = rng.standard_normal((2, 12)).astype(np.float32)
+    goal = rng.standard_normal(12).astype(np.float32)
+    prev = rng.uniform(-1, 1, 3).astype(np.float32)
+    oracle = make_backend(ORACLE, dyn, config, "cem", critic)
+    backend = make_backend(variant, dyn, config, "cem", critic)
+    tol = TOLERANCES[variant].rollout
+    expected = oracle.rollout_cost(actions, z0, goal, prev)
+    assert_rel(backend.rollout_cost(actions, z0, goal, prev), expected, tol)
+    head = actions[:5]
+    assert_rel(backend.rollout_cost(head, z0, goal, None), oracle.rollout_cost(head, z0, goal, None), tol)
+    without_critic = dataclasses.replace(config.cost, critic_weight=0.0, critic_running_weight=0.0)
+    plain = make_backend(ORACLE, dyn, dataclasses.replace(config, cost=without_critic), "cem")
+    assert np.abs(expected - plain.rollout_cost(actions, z0, goal, prev)).min() > 1e-3  # the critic term is there
+
+
+@pytest.mark.parametrize("variant", params(PLAN_VARIANTS))
+@pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
+def test_plan_with_the_critic_matches_the_oracle_on_injected_noise(variant, planner_cls):
+    p = injected_noise_problem()
+    config = dataclasses.replace(p.config, cost=CRITIC_COST)
+    critic = random_critic(latent_dim=p.dynamics.latent_dim, seed=3)
+    oracle = make_planner(ORACLE, planner_cls, p.dynamics, config, critic)
+    other = make_planner(variant, planner_cls, p.dynamics, config, critic)
+    for step in range(2):
+        noise = oracle.sample_noise(step)
+        expected = oracle.plan(p.z0, p.goal, previous_action=p.previous_action, noise=noise)
+        actual = other.plan(p.z0, p.goal, previous_action=p.previous_action, noise=noise)
+        assert_plans_equal(actual, expected, TOLERANCES[variant].plan)
 
 
 @pytest.mark.parametrize("variant", params(PLAN_VARIANTS))

@@ -1,5 +1,8 @@
 """`ami-robot bench planner`: time every planner backend and the torch baselines on the same
-weights and configuration, in one process.
+weights and configuration, in one process; then compare the plans' quality: the same problem
+solved by CEM, iCEM, MPPI and a classic MPPI (raw temperature in cost units, as in Williams et
+al. and pytorch-mppi) at equal samples and iterations, from several start/goal pairs, each plan's
+cost beside the cost of doing nothing and the best method's.
 
 FLOPs of one plan = 2 * N * H * iterations * sum_i(in_i * out_i) over the predictor's Linear
 layers (LayerNorm, activations, cost and sampling are left out: under 2% here). The roofline
@@ -28,7 +31,7 @@ from tqdm import tqdm
 
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
 from ami_robot.planning.backends import cuda_unavailable_reason
-from ami_robot.planning.backends.torch_backend import TorchBackend, refit
+from ami_robot.planning.backends.torch_backend import TorchBackend, update_distribution
 from ami_robot.planning.config import CudaPrecision
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 
@@ -63,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed plans per backend (median reported)")
     parser.add_argument("--threads", type=int, default=0, help="CPU backend threads (0: auto)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    parser.add_argument("--pairs", type=int, default=10, help="start/goal pairs of the quality comparison (0: skip it)")
 
 
 def _matmul_gflops(n: int, width: int, device: torch.device, seconds: float = 0.5) -> float:
@@ -98,22 +102,39 @@ def _cpu_roofline(n: int, width: int) -> tuple[float, int]:
     return best
 
 
+def _problem(bc: BenchConfig) -> tuple[MLPPredictor, MLPDynamics, PlannerConfig]:
+    """The configuration's predictor (seeded random weights), as a module and as MLPDynamics, and
+    its planner settings (the PlannerConfig defaults otherwise)."""
+    torch.manual_seed(0)
+    module = MLPPredictor(MLPPredictorConfig(bc.latent_dim, bc.action_dim, bc.width, bc.depth)).eval()
+    config = PlannerConfig(horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites)
+    return module, MLPDynamics.from_module(module), config
+
+
+def _nothing_cost(module: MLPPredictor, config: PlannerConfig, z0: np.ndarray, goal: np.ndarray) -> float:
+    """The cost of doing nothing: all-zero actions for the whole horizon."""
+    limits = config.action_limits(module.config.action_dim)
+    zeros = limits.project(np.zeros((1, config.horizon, module.config.action_dim), np.float32))
+    return float(TorchBackend(module, config, limits, "cem").rollout_cost(zeros, z0[None], goal)[0])
+
+
+def _start_and_goal(bc: BenchConfig, pair: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start/goal pair number `pair` (D,) of the configuration; pair 0 is the one timed."""
+    rng = np.random.default_rng(pair)
+    z0, goal = rng.standard_normal((2, bc.latent_dim)).astype(np.float32)
+    return z0, goal
+
+
 def _bench_config(
     bc: BenchConfig, device: str, repeats: int, threads: int, compile_baseline: bool, progress: bool
 ) -> list[dict[str, Any]]:
     """Records of every backend and baseline on one configuration. The timed plans are interleaved
     (round r times plan r of every backend, then a matmul) so that load from other processes
     falls on all of them alike; each backend first plans once untimed (compiles, captures, warms)."""
-    torch.manual_seed(0)
-    module = MLPPredictor(MLPPredictorConfig(bc.latent_dim, bc.action_dim, bc.width, bc.depth)).eval()
-    dynamics = MLPDynamics.from_module(module)
-    config = PlannerConfig(
-        horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites, temperature=0.1
-    )
-    rng = np.random.default_rng(0)
-    z0 = rng.standard_normal(bc.latent_dim).astype(np.float32)
-    goal = rng.standard_normal(bc.latent_dim).astype(np.float32)
+    module, dynamics, config = _problem(bc)
+    z0, goal = _start_and_goal(bc, 0)
     flops = 2.0 * bc.samples * bc.horizon * bc.iterations * dynamics.macs_per_step()
+    nothing_cost = _nothing_cost(module, config, z0, goal)
     planner_cls = MPPIPlanner if bc.method == "mppi" else CEMPlanner
 
     runs = [(b, "native", b) for b in available_backends() if b == "cpu"]
@@ -147,6 +168,7 @@ def _bench_config(
             plans_per_s=None,
             gflops=None,
             cost=None,
+            nothing_cost=nothing_cost,
             error=None,
         )
         planner = None
@@ -239,12 +261,137 @@ def format_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+QUALITY_METHODS: dict[str, tuple[type[CEMPlanner] | type[MPPIPlanner], dict[str, Any]]] = {
+    "cem": (CEMPlanner, {}),
+    "icem": (CEMPlanner, dict(noise_beta=2.0, keep_elites_fraction=0.3, momentum=0.1)),
+    "mppi": (MPPIPlanner, {}),
+}
+"""The planners of the quality comparison: each a planner class and its changes to the
+configuration's PlannerConfig (iCEM: Pinneri et al. 2020's colored noise, kept elites, momentum)."""
+CLASSIC_MPPI = "mppi-classic"
+CLASSIC_MPPI_LAMBDA = 0.1
+"""The classic MPPI's temperature lambda, in cost units (what this benchmark used before)."""
+
+
+@torch.no_grad()
+def classic_mppi_cost(
+    backend: TorchBackend, z0: np.ndarray, goal: np.ndarray, noise: np.ndarray, lam: float = CLASSIC_MPPI_LAMBDA
+) -> tuple[float, np.ndarray]:
+    """A classic MPPI (fixed exploration std init_std, weights softmax(-(S - min S) / lam) over all
+    samples with S = cost + lam * u^T Sigma^-1 eps, mean += sum w eps) on `noise` (iterations, N, H, A),
+    from a zero mean; returns the cost of its plan and the std of each iteration (iterations, H, A).
+    The reference the normalised MPPI is measured against, in torch."""
+    c, limits = backend.config, backend.limits
+    z0_t, goal_t = (torch.as_tensor(a, dtype=torch.float32).reshape(-1, a.shape[-1]) for a in (z0, goal))
+    mean = torch.zeros(noise.shape[2:])
+    std = torch.full_like(mean, c.init_std)
+    for eps_it in torch.as_tensor(noise):
+        x = limits.project(mean + std * eps_it)
+        eps = x - mean
+        total = backend._eager_rollout_cost(x, z0_t, goal_t[0], None) + lam * (mean * eps / std**2).sum((1, 2))
+        weights = torch.softmax(-(total - total.min()) / lam, 0)
+        mean = mean + (weights[:, None, None] * eps).sum(0)
+    plan = limits.project(mean)
+    cost = float(backend._eager_rollout_cost(plan[None], z0_t, goal_t[0], None)[0])
+    return cost, np.broadcast_to(std.numpy(), (c.iterations, *std.shape))
+
+
+def _std_summary(std_history: Any) -> dict[str, list[float]]:
+    """Per iteration: the mean and the smallest sampling std over (t, a)."""
+    history = np.asarray(std_history.cpu() if isinstance(std_history, torch.Tensor) else std_history)
+    flat = history.reshape(history.shape[0], -1)
+    return dict(std_mean=flat.mean(1).round(5).tolist(), std_min=flat.min(1).round(5).tolist())
+
+
+def quality_records(bc: BenchConfig, pairs: int, threads: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+    """One record per (method, start/goal pair) of configuration `bc`: the plan's cost from a cold
+    start, the cost of doing nothing (all-zero actions), the best cost of any method on that pair,
+    the plan's wall time and its sampling std per iteration. Every method plans on the same Philox
+    noise of the pair (colored for iCEM), with the host's fastest backend."""
+    module, dynamics, base = _problem(bc)
+    planners = {
+        name: cls(dynamics, dataclasses.replace(base, **changes), backend="auto", threads=threads)
+        for name, (cls, changes) in QUALITY_METHODS.items()
+    }
+    classic = TorchBackend(module, base, base.action_limits(bc.action_dim), "mppi")
+    records: list[dict[str, Any]] = []
+    for pair in tqdm(range(pairs), desc=f"{bc.name}: quality", disable=not progress):
+        z0, goal = _start_and_goal(bc, pair)
+        nothing = _nothing_cost(module, base, z0, goal)
+        pair_records = []
+        for name, planner in planners.items():
+            planner.reset()
+            start = time.perf_counter()
+            result = planner.plan(z0, goal, noise=planner.sample_noise(pair))
+            elapsed = time.perf_counter() - start
+            pair_records.append(
+                dict(
+                    method=name,
+                    backend=result.backend,
+                    cost=result.cost,
+                    ms=1e3 * elapsed,
+                    **_std_summary(result.std_history),
+                )
+            )
+        start = time.perf_counter()
+        cost, std_history = classic_mppi_cost(classic, z0, goal, planners["mppi"].sample_noise(pair))
+        pair_records.append(
+            dict(
+                method=CLASSIC_MPPI,
+                backend="torch",
+                cost=cost,
+                ms=1e3 * (time.perf_counter() - start),
+                **_std_summary(std_history),
+            )
+        )
+        best = min(r["cost"] for r in pair_records)
+        records += [dict(config=bc.name, pair=pair, nothing_cost=nothing, best_cost=best, **r) for r in pair_records]
+    return records
+
+
+def quality_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (config, method) over its pairs: mean cost, mean cost / cost of doing nothing, mean gap to
+    the best method's cost, pairs where it was best (ties count), median wall time of a plan."""
+    rows = []
+    for key in dict.fromkeys((r["config"], r["method"]) for r in records):
+        group = [r for r in records if (r["config"], r["method"]) == key]
+        rows.append(
+            dict(
+                config=key[0],
+                method=key[1],
+                pairs=len(group),
+                mean_cost=statistics.fmean(r["cost"] for r in group),
+                mean_cost_vs_nothing=statistics.fmean(r["cost"] / r["nothing_cost"] for r in group),
+                mean_gap_to_best=statistics.fmean(r["cost"] - r["best_cost"] for r in group),
+                best_on=sum(r["cost"] <= r["best_cost"] for r in group),
+                median_ms=statistics.median(r["ms"] for r in group),
+                std_mean=[statistics.fmean(v) for v in zip(*(r["std_mean"] for r in group))],
+            )
+        )
+    return rows
+
+
+def format_quality_table(summary: list[dict[str, Any]]) -> str:
+    lines = [
+        "| config | method | pairs | median ms | mean cost | cost / nothing | gap to best | best on "
+        "| mean std per iteration |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in summary:
+        stds = " ".join(f"{v:.2f}" for v in r["std_mean"])
+        lines.append(
+            f"| {r['config']} | {r['method']} | {r['pairs']} | {r['median_ms']:.1f} | {r['mean_cost']:.2f} "
+            f"| {r['mean_cost_vs_nothing']:.3f} | {r['mean_gap_to_best']:.2f} | {r['best_on']} | {stds} |"
+        )
+    return "\n".join(lines)
+
+
 class _TorchPlanGraph:
     """Baseline `torch graph_plan`: the whole torch plan (every iteration's sampling, projection,
-    rollout, cost, top-k and refit, then the plan's cost) captured once in one CUDA graph and
+    rollout, cost, top-k and update, then the plan's cost) captured once in one CUDA graph and
     replayed, so no host synchronisation or launch inside the plan. torch.randn noise (not the
-    Philox stream), no warm start and no rate limit: a timing baseline, not a planner. The refit is
-    the torch backend's (`refit`)."""
+    Philox stream), no warm start and no rate limit: a timing baseline, not a planner. The update
+    is the torch backend's (`update_distribution`)."""
 
     def __init__(self, module: torch.nn.Module, config: PlannerConfig, method: str, device: str) -> None:
         c = module.config
@@ -267,8 +414,8 @@ class _TorchPlanGraph:
             eps = torch.randn((c.samples, *mean.shape), device=mean.device)
             x = torch.minimum(torch.maximum(mean + std * eps, self.low), self.high)
             key = torch.nan_to_num(rollout_cost(x, self.z0, self.goal, None), nan=float("inf"))
-            elite_cost, order = torch.topk(key, c.elites, largest=False, sorted=True)
-            mean, std = refit(mean, std, x[order], elite_cost, c, self.method)
+            order = torch.topk(key, c.elites, largest=False, sorted=True).indices
+            mean, std = update_distribution(mean, std, x, key, order, c, self.method)
         mean = torch.minimum(torch.maximum(mean, self.low), self.high)
         return mean, rollout_cost(mean[None], self.z0, self.goal, None)[0]
 
@@ -310,11 +457,21 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"build: {ami_robot.build_info()}")
     records = run_benchmark(args.device, configs, args.repeats, args.threads, not args.no_compile)
+    quality = [r for name in configs for r in quality_records(BENCH_CONFIGS[name], args.pairs, args.threads)]
+    for record in records:  # the timed problem is pair 0
+        record["best_method_cost"] = next(
+            (q["best_cost"] for q in quality if q["config"] == record["config"] and q["pair"] == 0), None
+        )
     print(format_table(records))
+    summary = quality_summary(quality)
+    if summary:
+        print("\nplan quality (cold start, equal samples and iterations):")
+        print(format_quality_table(summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records, indent=2))
-        print(f"wrote {len(records)} records to {args.json}")
+        report = dict(timing=records, quality=quality, quality_summary=summary)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {len(records)} timing and {len(quality)} quality records to {args.json}")
     return (
         0
         if all(r["error"] is None for r in records if r["variant"] in ("native", "eager") or r["backend"] == "cuda")

@@ -10,6 +10,8 @@ noise= to inject the exact noise (iterations, samples, H, A) instead.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,23 +20,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from ami_robot.errors import PlanningError
 from ami_robot.planning import rng
 from ami_robot.planning.backends import BackendChoice, BackendName, resolve_backend
 from ami_robot.planning.backends.base import Backend, PlanArray
 from ami_robot.planning.backends.cuda import CudaBackend, is_cuda_array
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.planning.dynamics import MLPDynamics
+from ami_robot.world_model.critic import Critic
 from ami_robot.world_model.mlp_predictor import MLPPredictor
 
 __all__ = ["CEMPlanner", "MPPIPlanner", "PlanResult"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PlanResult:
     """actions (H, A): the plan (first row = the action to apply now); cost: its cost; elapsed_s:
-    wall time of plan(); std (H, A): final sampling std; best_actions/best_cost: best sample seen;
-    plan_index: which plan() since reset() made it. The arrays are float32 numpy, or torch CUDA
-    tensors after a plan on CUDA arrays."""
+    wall time of plan(); std (H, A): the sampling std after the last iteration; best_actions/best_cost:
+    best sample seen; plan_index: which plan() since reset() made it; std_history (iterations, H, A):
+    the std each iteration sampled with. The arrays are float32 numpy, or torch CUDA tensors after a
+    plan on CUDA arrays."""
 
     actions: PlanArray
     cost: float
@@ -44,14 +51,21 @@ class PlanResult:
     best_cost: float
     backend: str
     plan_index: int
+    std_history: PlanArray
 
 
 def _as_array(x: Any, name: str) -> np.ndarray:
-    """float32 numpy copy of an array-like or tensor, rejecting non-float dtypes and NaN/Inf."""
+    """float32 numpy copy of an array-like or tensor, rejecting non-float dtypes and NaN/Inf.
+    Tensors must be dense and hold data (not meta); bfloat16 is widened to float32 (exact)."""
     if isinstance(x, torch.Tensor):
         if not (x.is_floating_point()):
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        x = x.detach().cpu().numpy()
+        if x.is_meta:
+            raise TypeError(f"{name}: a meta tensor holds no values")
+        if x.layout != torch.strided:
+            raise TypeError(f"{name}: expected a dense tensor, got layout {x.layout}")
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     arr = np.asarray(x)
     if arr.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype}")
@@ -59,6 +73,20 @@ def _as_array(x: Any, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
+
+
+def _check_finite_weights(dynamics: Any) -> None:
+    """Raise PlanningError naming the first predictor tensor that holds NaN or Inf (every backend
+    alike: the native ones would refuse it, the torch one would plan with NaN costs)."""
+    if isinstance(dynamics, nn.Module):
+        tensors = ((name, t.detach()) for name, t in (*dynamics.named_parameters(), *dynamics.named_buffers()))
+        for name, tensor in tensors:
+            if tensor.is_floating_point() and not tensor.is_meta and not bool(torch.isfinite(tensor).all()):
+                raise PlanningError(f"predictor weights: tensor {name!r} contains NaN or Inf")
+    elif isinstance(dynamics, MLPDynamics):
+        for name, array in dynamics.state_dict().items():
+            if not np.isfinite(array).all():
+                raise PlanningError(f"predictor weights: tensor {name!r} contains NaN or Inf")
 
 
 class _SamplingPlanner:
@@ -79,19 +107,26 @@ class _SamplingPlanner:
         device: str | None = None,
         threads: int = 0,
         torch_variant: str = "eager",
+        critic: Critic | None = None,
     ) -> None:
         """dynamics: an MLPDynamics (every backend), or any torch.nn.Module predictor
         (backend 'torch', which 'auto' picks for modules other than an MLPPredictor; an
         MLPPredictor module is exported for the native backends).
         action_dim: needed only for a generic module without a `.config`; its history length is
         then `history`, or else taken from z0 (history, D) at each plan().
+        critic: the model's trained critic (`WorldModel.critic`), needed when config.cost weighs it;
+        every backend runs it.
         Raises ValueError for an unknown backend name, BackendUnavailableError for a backend this
         build or machine cannot run."""
         self.config = config or PlannerConfig()
         if backend == "auto" and isinstance(dynamics, nn.Module) and not isinstance(dynamics, MLPPredictor):
             backend = "torch"  # only the torch backend runs predictors other than the MLP
+        if self.config.cost.uses_critic and critic is None:
+            raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
+        self.critic = critic
         name = resolve_backend(backend)
         model: nn.Module | MLPDynamics  # what the backend runs: a module for torch, else an MLPDynamics
+        _check_finite_weights(dynamics)
         if isinstance(dynamics, nn.Module):
             cfg = getattr(dynamics, "config", None)
             action_dim = action_dim or getattr(cfg, "action_dim", None)
@@ -126,14 +161,20 @@ class _SamplingPlanner:
             from ami_robot.planning.backends.torch_backend import TorchBackend
 
             return TorchBackend(
-                model, self.config, self.limits, self.method, device=device or "cpu", variant=torch_variant
+                model,
+                self.config,
+                self.limits,
+                self.method,
+                device=device or "cpu",
+                variant=torch_variant,
+                critic=self.critic,
             )
         if name == "cuda":
-            return CudaBackend(model, self.config, self.limits, self.method)
+            return CudaBackend(model, self.config, self.limits, self.method, critic=self.critic)
         from ami_robot.planning.backends.native import NativeBackend
 
         assert name != "torch"
-        return NativeBackend(name, model, self.config, self.limits, self.method, threads=threads)
+        return NativeBackend(name, model, self.config, self.limits, self.method, threads=threads, critic=self.critic)
 
     @property
     def backend_name(self) -> str:
@@ -197,6 +238,19 @@ class _SamplingPlanner:
                 raise ValueError(f"noise: expected shape {shape}, got {noise.shape}")
         return z0, goal, prev, noise
 
+    def _check_trustworthy(self, cost: float, actions: PlanArray, z0: Any, z_goal: Any) -> None:
+        """Raise PlanningError when finite inputs gave a non-finite cost or plan (float32 overflow)."""
+        finite = torch.isfinite(actions).all() if isinstance(actions, torch.Tensor) else np.isfinite(actions).all()
+        finite_actions = bool(finite)
+        if math.isfinite(cost) and finite_actions:
+            return
+        largest = max(_largest_magnitude(z0), _largest_magnitude(z_goal))
+        raise PlanningError(
+            f"{self.method} plan on backend {self.backend_name}: cost {cost}"
+            f"{'' if finite_actions else ', actions with NaN or Inf'} from finite inputs (largest |latent| "
+            f"{largest:.3g}): the predictor's weights, the latents or the cost weights overflow float32"
+        )
+
     def plan(self, z0: Any, z_goal: Any, *, previous_action: Any = None, noise: Any = None) -> PlanResult:
         """Plan from z0 (D,) or (history, D) to z_goal (D,); numpy arrays or torch tensors.
         previous_action (A,): the action applied last (rate limit and smoothness start from it).
@@ -214,6 +268,7 @@ class _SamplingPlanner:
             raw = self.backend.plan(
                 z0, z_goal, previous_action, self.initial_mean(), self._init_std, self._noise(noise), index
             )
+        self._check_trustworthy(raw.cost, raw.mean, z0, z_goal)
         self._previous_plan = raw.mean
         result = PlanResult(
             raw.mean,
@@ -224,9 +279,17 @@ class _SamplingPlanner:
             raw.best_cost,
             self.backend.name,
             index,
+            raw.std_history,
         )
         self.plan_index += 1
         return result
+
+
+def _largest_magnitude(x: Any) -> float:
+    if isinstance(x, torch.Tensor):
+        return float(x.detach().abs().max()) if x.numel() else 0.0
+    array = np.asarray(x, dtype=np.float64)
+    return float(np.abs(array).max()) if array.size else 0.0
 
 
 class CEMPlanner(_SamplingPlanner):
@@ -237,7 +300,9 @@ class CEMPlanner(_SamplingPlanner):
 
 
 class MPPIPlanner(_SamplingPlanner):
-    """MPPI: mean and std refit with weights exp(-(cost - min cost) / temperature) over the
-    top-`elites` samples (elites = samples gives classic MPPI over all samples)."""
+    """MPPI (Williams et al. 2017): each iteration moves the mean to the importance-weighted mean of
+    all samples, weights exp(-(cost - min cost) / (temperature * cost spread) - control_cost_weight *
+    u^T Sigma^-1 eps), with a fixed exploration std (init_std, times std_decay per iteration), never
+    refit; `elites` is not used. See `backends.torch_backend.mppi_weights`."""
 
     method = "mppi"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ami_robot.world_model.critic import SYMMETRIC_EPS, Critic
 from ami_robot.world_model.mlp_predictor import ACTIVATIONS, MLPPredictor, MLPPredictorConfig
 
 CONFIG_METADATA_KEY = "mlp_predictor_config"
@@ -171,3 +172,39 @@ class MLPDynamics:
             else:
                 model.add_layer(w, b)
         return model
+
+
+def critic_to_core(critic: Critic) -> Any:
+    """The ami_robot._core.CriticModel of a trained `Critic` (float32 copies of its weights): the
+    embedding MLP (D) -> (E) and the split of its MRN distance, for the native backends' critic
+    cost term. Raises TypeError for a critic whose layers do not match its config."""
+    from ami_robot import _core
+
+    c = critic.config
+    expected: list[type[nn.Module]] = []
+    for _ in range(c.depth):
+        expected += [nn.Linear, *([nn.LayerNorm] if c.layer_norm else []), ACTIVATIONS[c.activation]]
+    expected.append(nn.Linear)
+    modules = list(critic.embedding)
+    if [type(m) for m in modules] != expected:
+        raise TypeError(f"Critic.embedding does not match its config {c}: {[type(m).__name__ for m in modules]}")
+    for m in modules:
+        if isinstance(m, nn.LayerNorm) and (not m.elementwise_affine or m.eps != c.layer_norm_eps):
+            raise TypeError("Critic LayerNorms must be affine with eps = config.layer_norm_eps")
+        if isinstance(m, nn.GELU) and m.approximate != "none":
+            raise TypeError("only exact GELU (approximate='none') is supported")
+        if isinstance(m, nn.Linear) and m.bias is None:
+            raise TypeError("Critic Linear layers must have a bias")
+
+    def array(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+    model = _core.CriticModel(c.latent_dim, c.asymmetric_dim, c.activation, c.layer_norm_eps, SYMMETRIC_EPS)
+    linears = [m for m in modules if isinstance(m, nn.Linear)]
+    norms = [m for m in modules if isinstance(m, nn.LayerNorm)]
+    for i, linear in enumerate(linears):
+        if i < len(norms):
+            model.add_layer(array(linear.weight), array(linear.bias), array(norms[i].weight), array(norms[i].bias))
+        else:
+            model.add_layer(array(linear.weight), array(linear.bias))
+    return model

@@ -70,30 +70,40 @@ struct Workspace {
   Buffer out;    // (rows_cap, ld_out) predictor output
 };
 
+// l's weights packed into nr-wide panels for gemm_bias; gamma/beta point into l (which must outlive it).
+PackedLayer pack_layer(const LinearLayer& l, int nr) {
+  PackedLayer pl;
+  pl.in = l.in;
+  pl.out = l.out;
+  pl.out_pad = round_up(l.out, nr);
+  pl.weight = Buffer(static_cast<size_t>(pl.out_pad) * l.in);
+  pl.bias = Buffer(pl.out_pad);
+  for (int o = 0; o < l.out; ++o) {
+    const int panel = o / nr, col = o % nr;
+    float* dst = pl.weight.data() + static_cast<size_t>(panel) * nr * l.in;
+    for (int i = 0; i < l.in; ++i) dst[static_cast<size_t>(i) * nr + col] = l.weight[static_cast<size_t>(o) * l.in + i];
+    pl.bias.data()[o] = l.bias[o];
+  }
+  pl.gamma = l.ln_gamma.empty() ? nullptr : l.ln_gamma.data();
+  pl.beta = l.ln_beta.empty() ? nullptr : l.ln_beta.data();
+  return pl;
+}
+
 class CpuRollout final : public RolloutCost {
  public:
   CpuRollout(const Problem& p, int threads, const std::string& isa)
       : p_(p), k_(cpu::select_kernels(isa.c_str())), threads_(threads > 0 ? threads : cpu_default_threads()) {
     const auto& m = p_.model;
-    const int nr = k_.nr;
     int widest = 0;
     for (const auto& l : m.layers) {
-      PackedLayer pl;
-      pl.in = l.in;
-      pl.out = l.out;
-      pl.out_pad = round_up(l.out, nr);
-      pl.weight = Buffer(static_cast<size_t>(pl.out_pad) * l.in);
-      pl.bias = Buffer(pl.out_pad);
-      for (int o = 0; o < l.out; ++o) {
-        const int panel = o / nr, col = o % nr;
-        float* dst = pl.weight.data() + static_cast<size_t>(panel) * nr * l.in;
-        for (int i = 0; i < l.in; ++i) dst[static_cast<size_t>(i) * nr + col] = l.weight[static_cast<size_t>(o) * l.in + i];
-        pl.bias.data()[o] = l.bias[o];
+      layers_.push_back(pack_layer(l, k_.nr));
+      widest = std::max(widest, layers_.back().out_pad);
+    }
+    if (p_.cost.uses_critic()) {
+      for (const auto& l : p_.cost.critic.layers) {
+        critic_layers_.push_back(pack_layer(l, k_.nr));
+        widest = std::max(widest, critic_layers_.back().out_pad);
       }
-      pl.gamma = l.ln_gamma.empty() ? nullptr : l.ln_gamma.data();
-      pl.beta = l.ln_beta.empty() ? nullptr : l.ln_beta.data();
-      widest = std::max(widest, pl.out_pad);
-      layers_.push_back(std::move(pl));
     }
     ld_x_ = m.input_dim();
     ld_h_ = widest;
@@ -119,6 +129,7 @@ class CpuRollout final : public RolloutCost {
   void set_start(const float* z0, const float* goal, const float* prev_action) override {
     std::copy(z0, z0 + z0_.size(), z0_.begin());
     std::copy(goal, goal + goal_.size(), goal_.begin());
+    if (p_.cost.uses_critic()) goal_embedding_ = critic_embed(p_.cost.critic, goal);
     has_prev_ = prev_action != nullptr;
     if (has_prev_) std::copy(prev_action, prev_action + prev_.size(), prev_.begin());
   }
@@ -234,7 +245,41 @@ class CpuRollout final : public RolloutCost {
         }
         if (latents) std::copy_n(z, D, latents + (static_cast<size_t>(r0 + r) * H + t) * D);
       }
+      if (cost && (c.critic_running_weight > 0.0f || (final_step && c.critic_weight > 0.0f))) {
+        const float* embedded = embed_latents(w, w.x.data() + static_cast<size_t>(k - 1) * D, rows_pad);
+        for (int r = 0; r < rows; ++r) {
+          const float* e = embedded + static_cast<size_t>(r) * ld_h_;
+          const float steps = critic_distance(c.critic, e, goal_embedding_.data());
+          cost[r0 + r] += c.critic_running_weight * steps + (final_step ? c.critic_weight * steps : 0.0f);
+        }
+      }
     }
+  }
+
+  // The critic's embeddings (rows_pad, ld_h_) in w.out of the latents z (rows_pad rows of stride
+  // ld_x_), while the tile is still in cache; overwrites w.h0, w.h1 and w.out.
+  const float* embed_latents(Workspace& w, const float* z, int rows_pad) {
+    const CriticModel& critic = p_.cost.critic;
+    const int last = static_cast<int>(critic_layers_.size()) - 1;
+    const float* in = z;
+    int ld_in = ld_x_;
+    float* bufs[2] = {w.h0.data(), w.h1.data()};
+    for (int l = 0; l < last; ++l) {
+      const PackedLayer& L = critic_layers_[l];
+      float* o = bufs[l % 2];
+      k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), o, ld_h_);
+      const int activation = static_cast<int>(critic.activation);
+      if (L.gamma != nullptr) {
+        k_.layer_norm_act(o, ld_h_, rows_pad, L.out, L.gamma, L.beta, critic.ln_eps, activation);
+      } else {
+        k_.act(o, ld_h_, rows_pad, L.out, activation);
+      }
+      in = o;
+      ld_in = ld_h_;
+    }
+    const PackedLayer& L = critic_layers_[last];
+    k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), w.out.data(), ld_h_);
+    return w.out.data();
   }
 
   static constexpr int kChunkPanels = 8;
@@ -243,8 +288,10 @@ class CpuRollout final : public RolloutCost {
   int threads_;
   int ld_x_ = 0, ld_h_ = 0;
   std::vector<PackedLayer> layers_;
+  std::vector<PackedLayer> critic_layers_;  // empty unless the cost uses the critic
   std::vector<Workspace> work_;
   std::vector<float> z0_, goal_, prev_;
+  std::vector<float> goal_embedding_;  // (E) when the cost uses the critic
   bool has_prev_ = false;
 };
 

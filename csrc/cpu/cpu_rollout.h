@@ -1,5 +1,6 @@
 // The fast CPU rollout + cost: samples split into row chunks across threads (OpenMP), each chunk
-// rolled through all H steps and layers with packed-weight SIMD GEMMs and fused LayerNorm + activation.
+// rolled through all H steps and layers with packed-weight SIMD GEMMs and fused LayerNorm + activation,
+// and the critic cost term evaluated on each step's latent tile while it is in cache.
 #pragma once
 
 #include <memory>

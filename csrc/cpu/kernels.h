@@ -15,6 +15,8 @@ struct Kernels {
   // In place on the first n columns of M rows of C: LayerNorm(gamma, beta, eps), then activation.
   void (*layer_norm_act)(float* C, int ldc, int M, int n, const float* gamma, const float* beta, float eps,
                          int activation);
+  // In place on the first n columns of M rows of C: the activation alone (a hidden layer without LayerNorm).
+  void (*act)(float* C, int ldc, int M, int n, int activation);
 };
 
 const Kernels* kernels_avx512();  // nullptr when not compiled in

@@ -142,7 +142,21 @@ void layer_norm_act(float* C, int ldc, int M, int n, const float* gamma, const f
   }
 }
 
-const Kernels kKernels = {AMI_ISA_NAME, MR, NR, &gemm_bias, &layer_norm_act};
+void act(float* C, int ldc, int M, int n, int activation) {
+  const int nv = n / W * W;
+  for (int r = 0; r < M; ++r) {
+    float* row = C + static_cast<size_t>(r) * ldc;
+    for (int j = 0; j < nv; j += W) store(row + j, activate(load(row + j), activation));
+    if (nv < n) {
+      float tmp[W] = {};
+      for (int j = nv; j < n; ++j) tmp[j - nv] = row[j];
+      const vf y = activate(load(tmp), activation);
+      for (int j = nv; j < n; ++j) row[j] = y[j - nv];
+    }
+  }
+}
+
+const Kernels kKernels = {AMI_ISA_NAME, MR, NR, &gemm_bias, &layer_norm_act, &act};
 
 }  // namespace
 }  // namespace ami::cpu::AMI_ISA_NS

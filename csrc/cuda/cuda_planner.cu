@@ -172,8 +172,9 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     m_pad_ = round_up(N_, kBM);
     k0_pad_ = round_up(m.input_dim(), kBK);
     sort_size_ = next_pow2(N_);
+    const int weight_count = s.method == Method::MPPI ? N_ : s.elites;  // MPPI weighs every sample
     select_smem_ = static_cast<size_t>(kSelectThreads) * sizeof(double) + static_cast<size_t>(sort_size_) * 8 +
-                   static_cast<size_t>(s.elites) * 4;
+                   static_cast<size_t>(weight_count) * 4;
     if (select_smem_ > static_cast<size_t>(prop.sharedMemPerBlockOptin))
       throw std::invalid_argument("samples=" + std::to_string(N_) + " is too many for the CUDA elite sort (" +
                                   std::to_string(select_smem_) + " bytes of shared memory, device allows " +
@@ -228,6 +229,7 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     upload(max_rate_, p_.bounds.max_rate);
     upload(latent_low_, p_.cost.latent_low);
     upload(latent_high_, p_.cost.latent_high);
+    if (p_.cost.uses_critic()) upload_critic();
 
     start_floats_ = static_cast<size_t>(k_) * D_ + D_ + A_ + 2 * static_cast<size_t>(HA_);
     start_bytes_ = sizeof(PlanScalars) + start_floats_ * sizeof(float);
@@ -289,6 +291,7 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     out.best_actions.assign(host + 2 * HA_, host + 3 * HA_);
     out.cost = host[3 * HA_];
     out.best_cost = host[3 * HA_ + 1];
+    out.std_history.assign(host + 3 * HA_ + 2, host + out_floats());
   }
 
   RolloutCost& rollout() override { return *this; }
@@ -396,7 +399,75 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     return bytes;
   }
 
-  size_t out_floats() const { return 3 * static_cast<size_t>(HA_) + 2; }
+  // The critic's weights (transposed), its per-step outputs and the goal's embedding on the device.
+  void upload_critic() {
+    const CriticModel& critic = p_.cost.critic;
+    if (critic.layers.size() > static_cast<size_t>(kMaxCriticLayers))
+      throw std::invalid_argument("the CUDA planner runs critics of at most " + std::to_string(kMaxCriticLayers) +
+                                  " layers, got " + std::to_string(critic.layers.size()));
+    int width = critic.latent_dim;
+    for (const auto& layer : critic.layers) width = std::max(width, layer.out);
+    critic_smem_ = 2 * static_cast<size_t>(width) * sizeof(float);
+    if (critic_smem_ > 48 * 1024)
+      throw std::invalid_argument("the CUDA planner's critic kernel needs layers of at most 6144 features, got " +
+                                  std::to_string(width));
+    auto push = [](std::vector<DeviceArray<float>>& dst, const std::vector<float>& src) {
+      dst.emplace_back(src.size());
+      if (!src.empty()) dst.back().upload(src.data(), src.size());
+    };
+    for (const auto& layer : critic.layers) {
+      std::vector<float> transposed(layer.weight.size());
+      for (int o = 0; o < layer.out; ++o)
+        for (int i = 0; i < layer.in; ++i)
+          transposed[static_cast<size_t>(i) * layer.out + o] = layer.weight[static_cast<size_t>(o) * layer.in + i];
+      push(critic_weight_t_, transposed);
+      push(critic_bias_, layer.bias);
+      push(critic_gamma_, layer.ln_gamma);
+      push(critic_beta_, layer.ln_beta);
+    }
+    critic_steps_ = DeviceArray<float>(static_cast<size_t>(H_) * m_pad_);
+    goal_embedding_ = DeviceArray<float>(critic.embed_dim());
+    critic_width_ = width;
+  }
+
+  CriticArgs critic_args() const {
+    const CriticModel& critic = p_.cost.critic;
+    CriticArgs c;
+    c.layers = static_cast<int>(critic.layers.size());
+    for (int l = 0; l < c.layers; ++l) {
+      c.in[l] = critic.layers[l].in;
+      c.out[l] = critic.layers[l].out;
+      c.weight_t[l] = critic_weight_t_[l].get();
+      c.bias[l] = critic_bias_[l].get();
+      if (!critic.layers[l].ln_gamma.empty()) {
+        c.ln_gamma[l] = critic_gamma_[l].get();
+        c.ln_beta[l] = critic_beta_[l].get();
+      }
+    }
+    c.activation = static_cast<int>(critic.activation);
+    c.ln_eps = critic.ln_eps;
+    c.symmetric_eps = critic.symmetric_eps;
+    c.asymmetric_dim = critic.asymmetric_dim;
+    c.width = critic_width_;
+    return c;
+  }
+
+  bool critic_at_step(int t) const {
+    const auto& cost = p_.cost;
+    return cost.critic_running_weight > 0.0f || (cost.critic_weight > 0.0f && t == H_ - 1);
+  }
+
+  // The goal's critic embedding, once per plan (a no-op without the critic).
+  void enqueue_goal_embedding() {
+    if (!p_.cost.uses_critic()) return;
+    const float* no_goal_embedding = nullptr;
+    float* no_steps = nullptr;
+    AMI_LAUNCH(critic_kernel, 1, kCriticThreads, critic_smem_, stream_, critic_args(), goal(), size_t{0},
+               no_goal_embedding, no_steps, goal_embedding_.get());
+    AMI_CUDA_CHECK_LAUNCH();
+  }
+
+  size_t out_floats() const { return (3 + static_cast<size_t>(p_.sampler.iterations)) * HA_ + 2; }
   PlanScalars* scalars() const { return reinterpret_cast<PlanScalars*>(start_.get()); }
   float* start_floats() const { return reinterpret_cast<float*>(start_.get() + sizeof(PlanScalars)); }
   const float* z0() const { return start_floats(); }
@@ -413,6 +484,7 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     AMI_LAUNCH(begin_rollout_kernel, (n * width + 255) / 256, 256, 0, stream_, eval_actions_.get(), z0(), x0_[0].get(),
                k0_pad_, n, k_ * D_, A_, H_);
     AMI_CUDA_CHECK_LAUNCH();
+    enqueue_goal_embedding();
     enqueue_rollout(n, eval_actions_.get());
   }
 
@@ -430,6 +502,11 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     c.action_weight = p_.cost.action_weight;
     c.smoothness_weight = p_.cost.smoothness_weight;
     c.latent_bound_weight = p_.cost.latent_bound_weight;
+    if (p_.cost.uses_critic()) {
+      c.critic_steps = critic_steps_.get();
+      c.critic_weight = p_.cost.critic_weight;
+      c.critic_running_weight = p_.cost.critic_running_weight;
+    }
     return c;
   }
 
@@ -443,10 +520,12 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
     a.latent_dim = D_;
     a.elites = s.elites;
     a.keep = s.keep_elites;
-    a.method = s.method == Method::MPPI ? 1 : 0;
+    a.method = static_cast<int>(s.method);
     a.momentum = s.momentum;
     a.min_std = s.min_std;
     a.temperature = s.temperature;
+    a.control_cost_weight = s.control_cost_weight;
+    a.std_decay = s.std_decay;
     a.seed = s.seed;
     a.scalars = scalars();
     a.z0 = z0();
@@ -532,14 +611,24 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
         }
         AMI_CUDA_CHECK_LAUNCH();
       }
+      if (p_.cost.uses_critic() && critic_at_step(t)) {
+        const float* z_t = latents_.get() + static_cast<size_t>(t) * D_;
+        const float* goal_embedding = goal_embedding_.get();
+        float* steps_t = critic_steps_.get() + static_cast<size_t>(t) * m_pad_;
+        float* no_embedding = nullptr;
+        AMI_LAUNCH(critic_kernel, n, kCriticThreads, critic_smem_, stream_, critic_args(), z_t,
+                   static_cast<size_t>(H_) * D_, goal_embedding, steps_t, no_embedding);
+        AMI_CUDA_CHECK_LAUNCH();
+      }
     }
   }
 
-  // The whole plan: iterations x (sample, rollout, select + refit), then the plan's own cost.
+  // The whole plan: iterations x (sample, rollout, select + update), then the plan's own cost.
   void enqueue_plan() {
     const SamplerArgs s = sampler_args();
     const CostArgs c = cost_args();
     const int sample_blocks = (N_ * A_ + 255) / 256;
+    enqueue_goal_embedding();
     for (int it = 0; it < p_.sampler.iterations; ++it) {
       AMI_LAUNCH(sample_kernel, sample_blocks, 256, 0, stream_, s, it);
       AMI_CUDA_CHECK_LAUNCH();
@@ -596,6 +685,11 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
   DeviceArray<float2> stats_[2];
   DeviceArray<float2> cost_part_;
   DeviceArray<float> latents_, eval_actions_, eval_costs_;
+  std::vector<DeviceArray<float>> critic_weight_t_, critic_bias_, critic_gamma_, critic_beta_;
+  DeviceArray<float> critic_steps_;    // (H, m_pad): C(z_t, g) of each sample at the steps that weigh it
+  DeviceArray<float> goal_embedding_;  // (E)
+  int critic_width_ = 0;
+  size_t critic_smem_ = 0;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t inputs_ready_ = nullptr;
   cudaGraphExec_t graph_ = nullptr;

@@ -36,7 +36,9 @@ struct DevicePlanRequest {
   const float* init_std = nullptr;     // (H, A)
   const float* noise = nullptr;        // (iterations, N, H, A) or nullptr = Philox
   uint64_t plan_index = 0;
-  float* out = nullptr;  // (3 * H * A + 2): mean (H, A), std (H, A), best_actions (H, A), cost, best_cost
+  // (3 * H * A + 2 + iterations * H * A): mean (H, A), std (H, A), best_actions (H, A), cost, best_cost,
+  // std_history (iterations, H, A)
+  float* out = nullptr;
   uintptr_t stream = 0;  // cudaStream_t the inputs were produced on (0: the legacy default stream)
 };
 

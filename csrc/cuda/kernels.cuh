@@ -4,7 +4,10 @@
 //                          GEMM); LayerNorm + activation of the previous layer applied while loading
 //                          its input, row statistics of this layer written beside its output; the
 //                          last layer adds the residual, writes z_{t+1} and the per-tile latent cost
-//   select_refit_kernel    costs -> bitonic sort (cost, index) -> keep / best / weights -> refit
+//   critic_kernel          with the critic cost term: C(z_t, g) per sample after each step's last layer
+//                          that needs it (the goal's embedding by the same kernel once per plan)
+//   select_refit_kernel    costs -> bitonic sort (cost, index) -> keep / best / weights -> update
+//                          (CEM: refit to the elites; MPPI: weighted mean of all samples, scheduled std)
 // then finalize_kernel (project the mean), the rollout of the mean and final_cost_kernel.
 // Every reduction has a fixed order, so results do not depend on scheduling.
 #pragma once
@@ -82,6 +85,27 @@ struct CostArgs {
   const float* prev_action = nullptr;
   const int* has_prev = nullptr;
   float goal_weight = 0, goal_running_weight = 0, action_weight = 0, smoothness_weight = 0, latent_bound_weight = 0;
+  const float* critic_steps = nullptr;  // (H, m_pad): C(z_t, g) where computed, or nullptr without the critic
+  float critic_weight = 0, critic_running_weight = 0;
+};
+
+// The cost's critic (ami::CriticModel) on the device, FP32 in every precision mode: weights
+// transposed to (in, out) so that a block's threads read one input's weights together.
+constexpr int kCriticThreads = 128;
+constexpr int kMaxCriticLayers = 8;
+struct CriticArgs {
+  int layers = 0;
+  int in[kMaxCriticLayers] = {};
+  int out[kMaxCriticLayers] = {};
+  const float* weight_t[kMaxCriticLayers] = {};  // (in, out)
+  const float* bias[kMaxCriticLayers] = {};      // (out)
+  const float* ln_gamma[kMaxCriticLayers] = {};  // (out), nullptr: no LayerNorm (always for the last layer)
+  const float* ln_beta[kMaxCriticLayers] = {};
+  int activation = 0;
+  float ln_eps = 1e-5f;
+  float symmetric_eps = 1e-6f;
+  int asymmetric_dim = 0;
+  int width = 0;  // the widest of latent_dim and every layer's out: dynamic shared memory is 2 * width floats
 };
 
 // Runtime inputs of one plan, written by one copy before the graph runs.
@@ -93,8 +117,8 @@ struct PlanScalars {
 
 struct SamplerArgs {
   int samples = 0, horizon = 0, action_dim = 0, history = 0, latent_dim = 0, elites = 0, keep = 0;
-  int method = 0;  // 0 CEM, 1 MPPI
-  float momentum = 0, min_std = 0, temperature = 1;
+  int method = 0;  // ami::Method: 0 CEM, 1 MPPI
+  float momentum = 0, min_std = 0, temperature = 1, control_cost_weight = 0, std_decay = 1;
   unsigned long long seed = 0;
   const PlanScalars* scalars = nullptr;
   const float* z0 = nullptr;
@@ -112,7 +136,7 @@ struct SamplerArgs {
   float* costs = nullptr;        // (N)
   float* x0 = nullptr;           // step-0 MLP input (m_pad, ldx0)
   int ldx0 = 0;
-  float* out = nullptr;  // mean | std | best | cost | best_cost
+  float* out = nullptr;  // mean | std | best | cost | best_cost | std_history (iterations, H, A)
   int sort_size = 0;     // power of two >= N
 };
 
@@ -441,6 +465,74 @@ __global__ void __launch_bounds__(kLayerThreads) layer_kernel(const LayerArgs a)
 }
 
 // ---------------------------------------------------------------------------------------------
+// The critic on row blockIdx.x of z (row stride ldz): its embedding e (E) through the layers in
+// shared memory, then steps[row] = C(z, g) given the goal's embedding (E), or, with
+// goal_embedding == nullptr, e itself into embedding[row * E ..]. Fixed-order sums throughout.
+
+__global__ void __launch_bounds__(kCriticThreads)
+    critic_kernel(const CriticArgs c, const float* z, size_t ldz, const float* goal_embedding, float* steps,
+                  float* embedding) {
+  AMI_DYNAMIC_SHARED(float, critic_smem);
+  __shared__ float row_stats[2];  // LayerNorm mean and 1 / std
+  float* buffers[2] = {critic_smem, critic_smem + c.width};
+  const int tid = threadIdx.x, row = blockIdx.x;
+  for (int i = tid; i < c.in[0]; i += kCriticThreads) buffers[0][i] = z[row * ldz + i];
+  __syncthreads();
+  for (int l = 0; l < c.layers; ++l) {
+    const float* x = buffers[l % 2];
+    float* y = buffers[(l + 1) % 2];
+    const int in = c.in[l], out = c.out[l];
+    for (int o = tid; o < out; o += kCriticThreads) {
+      float acc = c.bias[l][o];
+      for (int i = 0; i < in; ++i) acc += c.weight_t[l][static_cast<size_t>(i) * out + o] * x[i];
+      y[o] = acc;
+    }
+    __syncthreads();
+    if (l + 1 == c.layers) break;
+    const float* gamma = c.ln_gamma[l];
+    if (gamma != nullptr) {
+      if (tid < 32) {
+        float sum = 0.0f;
+        for (int o = tid; o < out; o += 32) sum += y[o];
+        const float mean = warp_sum(sum) / static_cast<float>(out);
+        float squares = 0.0f;
+        for (int o = tid; o < out; o += 32) squares += (y[o] - mean) * (y[o] - mean);
+        const float var = warp_sum(squares) / static_cast<float>(out);
+        if (tid == 0) {
+          row_stats[0] = mean;
+          row_stats[1] = 1.0f / sqrtf(var + c.ln_eps);
+        }
+      }
+      __syncthreads();
+    }
+    for (int o = tid; o < out; o += kCriticThreads) {
+      float v = y[o];
+      if (gamma != nullptr) v = (v - row_stats[0]) * row_stats[1] * gamma[o] + c.ln_beta[l][o];
+      y[o] = activate(v, c.activation);
+    }
+    __syncthreads();
+  }
+  const float* e = buffers[c.layers % 2];
+  const int E = c.out[c.layers - 1];
+  if (goal_embedding == nullptr) {
+    for (int k = tid; k < E; k += kCriticThreads) embedding[static_cast<size_t>(row) * E + k] = e[k];
+    return;
+  }
+  if (tid == 0) {
+    float asymmetric = 0.0f, squared = 0.0f;
+    for (int k = 0; k < E; ++k) {
+      const float d = e[k] - goal_embedding[k];
+      if (k < c.asymmetric_dim) {
+        asymmetric = std_max(asymmetric, d);
+      } else {
+        squared += d * d;
+      }
+    }
+    steps[row] = asymmetric + (sqrtf(squared + c.symmetric_eps) - sqrtf(c.symmetric_eps));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cost of sequence i from the per-tile latent terms and its actions (as the reference's sums).
 
 __device__ __forceinline__ float sequence_cost(int i, const float* actions, const CostArgs& c) {
@@ -469,7 +561,18 @@ __device__ __forceinline__ float sequence_cost(int i, const float* actions, cons
       }
     }
   }
-  const float latent = c.goal_weight * terminal + c.goal_running_weight * running + c.latent_bound_weight * bound;
+  float critic_terminal = 0.0f, critic_running = 0.0f;
+  if (c.critic_steps != nullptr) {
+    for (int t = 0; t < c.horizon; ++t) {
+      if (c.critic_running_weight > 0.0f || (c.critic_weight > 0.0f && t == c.horizon - 1)) {
+        const float steps = c.critic_steps[static_cast<size_t>(t) * c.m_pad + i];
+        critic_running += steps;
+        if (t == c.horizon - 1) critic_terminal = steps;
+      }
+    }
+  }
+  const float latent = c.goal_weight * terminal + c.goal_running_weight * running + c.latent_bound_weight * bound +
+                       c.critic_weight * critic_terminal + c.critic_running_weight * critic_running;
   return latent + (c.action_weight * magnitude + c.smoothness_weight * smooth);
 }
 
@@ -512,11 +615,68 @@ __global__ void sample_kernel(const SamplerArgs s, int it) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Iteration `it`: costs, elite order, kept elites, best sample, weights and the refit of mean/std.
-// One block of kSelectThreads threads; dynamic shared memory: double[threads] | float[P] | int[P] | float[K].
+// Iteration `it`: costs, elite order, kept elites, best sample, weights and the update of mean/std.
+// One block of kSelectThreads threads; dynamic shared memory: double[threads] | float[P] | int[P] |
+// float[weights] (K elites, or N samples for MPPI).
 
 __device__ __forceinline__ bool sorts_after(float ka, int ia, float kb, int ib) {
   return ka > kb || (ka == kb && ia > ib);
+}
+
+// Sum of every thread's v over the block (fixed tree order); red holds one double per thread.
+__device__ double block_sum(double v, double* red) {
+  const int tid = threadIdx.x;
+  red[tid] = v;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+    if (tid < half) red[tid] += red[tid + half];
+    __syncthreads();
+  }
+  const double total = red[0];
+  __syncthreads();  // red is reused by the next reduction
+  return total;
+}
+
+// Minimum of every thread's v over the block.
+__device__ float block_min(float v, double* red) {
+  const int tid = threadIdx.x;
+  red[tid] = v;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+    if (tid < half && red[tid + half] < red[tid]) red[tid] = red[tid + half];
+    __syncthreads();
+  }
+  const float lowest = static_cast<float>(red[0]);
+  __syncthreads();
+  return lowest;
+}
+
+// ami::inverse_cost_scale over costs[0..N): 1 / (temperature * std of the finite costs), or 0 (block-wide).
+__device__ float block_inverse_cost_scale(const SamplerArgs& s, double* red) {
+  double sum = 0.0, count = 0.0;
+  for (int i = threadIdx.x; i < s.samples; i += blockDim.x) {
+    const float c = s.costs[i];
+    if (isfinite(c)) {
+      sum += c;
+      count += 1.0;
+    }
+  }
+  sum = block_sum(sum, red);
+  count = block_sum(count, red);
+  if (count == 0.0) return 0.0f;
+  const double mean = sum / count;
+  double squares = 0.0;
+  for (int i = threadIdx.x; i < s.samples; i += blockDim.x) {
+    const float c = s.costs[i];
+    if (isfinite(c)) {
+      const double d = c - mean;
+      squares += d * d;
+    }
+  }
+  const double spread = sqrt(block_sum(squares, red) / count);
+  if (!(spread > 0.0)) return 0.0f;
+  const double scale = 1.0 / (static_cast<double>(s.temperature) * spread);
+  return static_cast<float>(scale < 3.4028234663852886e38 ? scale : 3.4028234663852886e38);
 }
 
 __global__ void __launch_bounds__(kSelectThreads) select_refit_kernel(const SamplerArgs s, const CostArgs c, int it) {
@@ -565,6 +725,10 @@ __global__ void __launch_bounds__(kSelectThreads) select_refit_kernel(const Samp
 
   float* out_best = s.out + 2 * HA;
   float* out_best_cost = s.out + 3 * HA + 1;
+  const float* cur_mean = it == 0 ? s.init_mean : s.mean;
+  const float* cur_std = it == 0 ? s.init_std : s.std;
+  float* history = s.out + 3 * HA + 2 + static_cast<size_t>(it) * HA;
+  for (int q = tid; q < HA; q += nthreads) history[q] = cur_std[q];
   for (int q = tid; q < s.keep * HA; q += nthreads) s.kept[q] = s.samples_buf[order[q / HA] * HA + q % HA];
   if (tid == 0) {
     const float best = s.costs[order[0]];
@@ -576,8 +740,6 @@ __global__ void __launch_bounds__(kSelectThreads) select_refit_kernel(const Samp
   if (update_best)
     for (int q = tid; q < HA; q += nthreads) out_best[q] = s.samples_buf[order[0] * HA + q];
 
-  const float* cur_mean = it == 0 ? s.init_mean : s.mean;
-  const float* cur_std = it == 0 ? s.init_std : s.std;
   const float c_min = keys[0];
   if (!isfinite(c_min)) {  // every sample diverged: keep the distribution
     for (int q = tid; q < HA; q += nthreads) {
@@ -587,28 +749,58 @@ __global__ void __launch_bounds__(kSelectThreads) select_refit_kernel(const Samp
     }
     return;
   }
+  const float keep_old = s.momentum, take_new = 1.0f - s.momentum;
+  const int warp = tid / 32, lane = tid % 32, warps = nthreads / 32;
 
-  // Weights: uniform (CEM) or exp(-(c - c_min) / temperature) (MPPI), normalised by a double sum.
-  double partial = 0.0;
-  for (int e = tid; e < K; e += nthreads) {
-    const float ce = keys[e];
-    float w = 1.0f;
-    if (s.method == 1) w = isfinite(ce) ? expf(-(ce - c_min) / s.temperature) : 0.0f;
-    weights[e] = w;
-    partial += static_cast<double>(w);
-  }
-  red[tid] = partial;
-  __syncthreads();
-  for (int half = nthreads / 2; half > 0; half >>= 1) {
-    if (tid < half) red[tid] += red[tid + half];
+  if (s.method == 1) {
+    // MPPI, as SamplingPlanner::mppi_update: weights[n] of sample n (index order) over all samples.
+    const float inv_scale = block_inverse_cost_scale(s, red);
+    float lowest = CUDART_INF_F;
+    for (int n = tid; n < N; n += nthreads) {
+      const float cn = s.costs[n];
+      float score = CUDART_INF_F;
+      if (isfinite(cn)) {
+        const float* x = s.samples_buf + static_cast<size_t>(n) * HA;
+        float control = 0.0f;
+        for (int q = 0; q < HA; ++q) {
+          const float sd = cur_std[q];
+          const float inv_var = sd > 0.0f ? __fdiv_rn(1.0f, __fmul_rn(sd, sd)) : 0.0f;
+          control = __fadd_rn(control, __fmul_rn(__fmul_rn(cur_mean[q], __fsub_rn(x[q], cur_mean[q])), inv_var));
+        }
+        score = __fadd_rn(__fmul_rn(__fsub_rn(cn, c_min), inv_scale), __fmul_rn(s.control_cost_weight, control));
+        lowest = lowest < score ? lowest : score;
+      }
+      weights[n] = score;
+    }
+    const float score_min = block_min(lowest, red);
+    double partial = 0.0;
+    for (int n = tid; n < N; n += nthreads) {
+      const float w = isfinite(weights[n]) ? expf(-(weights[n] - score_min)) : 0.0f;
+      weights[n] = w;
+      partial += static_cast<double>(w);
+    }
+    const double total = block_sum(partial, red);
+    for (int n = tid; n < N; n += nthreads) weights[n] = static_cast<float>(weights[n] / total);
     __syncthreads();
+    for (int q = warp; q < HA; q += warps) {  // one warp per (t, a) entry, samples strided over lanes
+      float m = 0.0f;
+      for (int n = lane; n < N; n += 32) m += weights[n] * s.samples_buf[static_cast<size_t>(n) * HA + q];
+      m = warp_sum(m);
+      if (lane == 0) {
+        s.mean[q] = __fadd_rn(__fmul_rn(keep_old, cur_mean[q]), __fmul_rn(take_new, m));
+        const float decayed = __fmul_rn(cur_std[q], s.std_decay);
+        s.std[q] = decayed < s.min_std ? s.min_std : decayed;
+      }
+    }
+    return;
   }
-  const double total = red[0];
-  for (int e = tid; e < K; e += nthreads) weights[e] = static_cast<float>(weights[e] / total);
+
+  // CEM: equal elite weights, float(1 / K) as on the host.
+  const float equal = static_cast<float>(1.0 / K);
+  for (int e = tid; e < K; e += nthreads) weights[e] = equal;
   __syncthreads();
 
   // Refit: one warp per (t, a) entry, elites strided over lanes, fixed shuffle tree.
-  const int warp = tid / 32, lane = tid % 32, warps = nthreads / 32;
   for (int q = warp; q < HA; q += warps) {
     const float old_mean = cur_mean[q], old_std = cur_std[q];
     float m = 0.0f;
@@ -620,7 +812,6 @@ __global__ void __launch_bounds__(kSelectThreads) select_refit_kernel(const Samp
       v += weights[e] * d * d;
     }
     v = warp_sum(v);
-    const float keep_old = s.momentum, take_new = 1.0f - s.momentum;
     const float new_mean = __fadd_rn(__fmul_rn(keep_old, old_mean), __fmul_rn(take_new, m));
     const float new_std = __fadd_rn(__fmul_rn(keep_old, old_std), __fmul_rn(take_new, sqrtf(v)));
     if (lane == 0) {

@@ -32,6 +32,55 @@ float activate(float x, Activation act) {
   return x;
 }
 
+// y = x W^T + b; a hidden layer then applies LayerNorm (when it has one) and the activation.
+std::vector<float> linear_layer(const LinearLayer& l, const std::vector<float>& x, bool hidden, Activation act,
+                                float ln_eps) {
+  std::vector<float> y(l.out);
+  for (int o = 0; o < l.out; ++o) {
+    float acc = l.bias[o];
+    for (int i = 0; i < l.in; ++i) acc += l.weight[static_cast<size_t>(o) * l.in + i] * x[i];
+    y[o] = acc;
+  }
+  if (!hidden) return y;
+  if (!l.ln_gamma.empty()) {
+    float mean = 0.0f;
+    for (float v : y) mean += v;
+    mean /= l.out;
+    float var = 0.0f;
+    for (float v : y) var += (v - mean) * (v - mean);
+    var /= l.out;
+    const float inv = 1.0f / std::sqrt(var + ln_eps);
+    for (int o = 0; o < l.out; ++o) y[o] = (y[o] - mean) * inv * l.ln_gamma[o] + l.ln_beta[o];
+  }
+  for (float& v : y) v = activate(v, act);
+  return y;
+}
+
+}  // namespace
+
+std::vector<float> critic_embed(const CriticModel& critic, const float* z) {
+  std::vector<float> h(z, z + critic.latent_dim);
+  for (size_t l = 0; l < critic.layers.size(); ++l) {
+    h = linear_layer(critic.layers[l], h, l + 1 < critic.layers.size(), critic.activation, critic.ln_eps);
+  }
+  return h;
+}
+
+float critic_distance(const CriticModel& critic, const float* embedded, const float* embedded_goal) {
+  float asymmetric = 0.0f, squared = 0.0f;
+  for (int k = 0; k < critic.embed_dim(); ++k) {
+    const float d = embedded[k] - embedded_goal[k];
+    if (k < critic.asymmetric_dim) {
+      asymmetric = std::max(asymmetric, d);
+    } else {
+      squared += d * d;
+    }
+  }
+  return asymmetric + (std::sqrt(squared + critic.symmetric_eps) - std::sqrt(critic.symmetric_eps));
+}
+
+namespace {
+
 class ReferenceRollout final : public RolloutCost {
  public:
   explicit ReferenceRollout(const Problem& p) : p_(p) {
@@ -44,6 +93,7 @@ class ReferenceRollout final : public RolloutCost {
   void set_start(const float* z0, const float* goal, const float* prev_action) override {
     std::copy(z0, z0 + z0_.size(), z0_.begin());
     std::copy(goal, goal + goal_.size(), goal_.begin());
+    if (p_.cost.uses_critic()) goal_embedding_ = critic_embed(p_.cost.critic, goal);
     has_prev_ = prev_action != nullptr;
     if (has_prev_) std::copy(prev_action, prev_action + prev_.size(), prev_.begin());
   }
@@ -75,7 +125,9 @@ class ReferenceRollout final : public RolloutCost {
     for (int t = 0; t < H; ++t) {
       std::copy(a + t * A, a + (t + 1) * A, x.begin() + k * D);
       std::vector<float> h = x;
-      for (size_t l = 0; l < m.layers.size(); ++l) h = layer(m.layers[l], h, l + 1 < m.layers.size());
+      for (size_t l = 0; l < m.layers.size(); ++l) {
+        h = linear_layer(m.layers[l], h, l + 1 < m.layers.size(), m.activation, m.ln_eps);
+      }
       float* z_next = z + t * D;
       for (int d = 0; d < D; ++d) z_next[d] = x[(k - 1) * D + d] + h[d];
       std::copy(x.begin() + D, x.begin() + k * D, x.begin());  // drop the oldest latent
@@ -83,30 +135,16 @@ class ReferenceRollout final : public RolloutCost {
     }
   }
 
-  std::vector<float> layer(const LinearLayer& l, const std::vector<float>& x, bool hidden) const {
-    std::vector<float> y(l.out);
-    for (int o = 0; o < l.out; ++o) {
-      float acc = l.bias[o];
-      for (int i = 0; i < l.in; ++i) acc += l.weight[static_cast<size_t>(o) * l.in + i] * x[i];
-      y[o] = acc;
-    }
-    if (!hidden) return y;
-    float mean = 0.0f;
-    for (float v : y) mean += v;
-    mean /= l.out;
-    float var = 0.0f;
-    for (float v : y) var += (v - mean) * (v - mean);
-    var /= l.out;
-    const float inv = 1.0f / std::sqrt(var + p_.model.ln_eps);
-    for (int o = 0; o < l.out; ++o) y[o] = activate((y[o] - mean) * inv * l.ln_gamma[o] + l.ln_beta[o], p_.model.activation);
-    return y;
-  }
-
   float latent_cost(const float* z) const {
     const auto& c = p_.cost;
     const int D = p_.model.latent_dim, H = p_.sampler.horizon;
-    float terminal = 0.0f, running = 0.0f, bound = 0.0f;
+    float terminal = 0.0f, running = 0.0f, bound = 0.0f, critic_terminal = 0.0f, critic_running = 0.0f;
     for (int t = 0; t < H; ++t) {
+      if (c.critic_running_weight > 0.0f || (c.critic_weight > 0.0f && t == H - 1)) {
+        const float steps = critic_distance(c.critic, critic_embed(c.critic, z + t * D).data(), goal_embedding_.data());
+        critic_running += steps;
+        if (t == H - 1) critic_terminal = steps;
+      }
       float dist = 0.0f;
       for (int d = 0; d < D; ++d) {
         const float v = z[t * D + d];
@@ -117,11 +155,13 @@ class ReferenceRollout final : public RolloutCost {
       running += dist;
       if (t == H - 1) terminal = dist;
     }
-    return c.goal_weight * terminal + c.goal_running_weight * running + c.latent_bound_weight * bound;
+    return c.goal_weight * terminal + c.goal_running_weight * running + c.latent_bound_weight * bound +
+           c.critic_weight * critic_terminal + c.critic_running_weight * critic_running;
   }
 
   const Problem p_;
   std::vector<float> z0_, goal_, prev_;
+  std::vector<float> goal_embedding_;  // (E) when the cost uses the critic
   bool has_prev_ = false;
 };
 

@@ -12,14 +12,16 @@ PlanArray: TypeAlias = np.ndarray | torch.Tensor
 
 
 class RawPlan(NamedTuple):
-    """mean (H, A): the projected plan; std (H, A); cost of mean; best sample (H, A) and its cost.
-    Host numpy arrays, except from `CudaBackend.plan_device` (torch CUDA tensors)."""
+    """mean (H, A): the projected plan; std (H, A): the std after the last iteration; cost of mean;
+    best sample (H, A) and its cost; std_history (iterations, H, A): the std each iteration sampled
+    with. Host numpy arrays, except from `CudaBackend.plan_device` (torch CUDA tensors)."""
 
     mean: PlanArray
     std: PlanArray
     cost: float
     best_actions: PlanArray
     best_cost: float
+    std_history: PlanArray
 
 
 class Backend(Protocol):

@@ -21,6 +21,7 @@ from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.backends.native import CoreBackend, core_problem
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.planning.dynamics import MLPDynamics
+from ami_robot.world_model.critic import Critic
 
 
 def is_cuda_array(x: Any) -> bool:
@@ -65,10 +66,17 @@ def cuda_pointer(x: Any, name: str, shapes: tuple[tuple[int, ...], ...], device:
 
 
 class CudaBackend(CoreBackend):
-    """The CUDA planner of the C++ core, in config.cuda_precision, on CUDA device `device`."""
+    """The CUDA planner of the C++ core, in config.cuda_precision, on CUDA device `device`; critic:
+    the trained critic when config.cost weighs it."""
 
     def __init__(
-        self, dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str, device: int = 0
+        self,
+        dynamics: MLPDynamics,
+        config: PlannerConfig,
+        limits: ActionLimits,
+        method: str,
+        device: int = 0,
+        critic: Critic | None = None,
     ) -> None:
         why = cuda_unavailable_reason()
         if why is not None:
@@ -76,7 +84,7 @@ class CudaBackend(CoreBackend):
         from ami_robot import _core
 
         core_planner = _core.cuda_planner(
-            *core_problem(dynamics, config, limits, method), device=device, precision=config.cuda_precision
+            *core_problem(dynamics, config, limits, method, critic), device=device, precision=config.cuda_precision
         )
         super().__init__("cuda", core_planner)
         self.config = config
@@ -104,7 +112,7 @@ class CudaBackend(CoreBackend):
     ) -> RawPlan:
         """`plan` on device memory. z0 (k, D) (or (D,) when k = 1) is a CUDA array; the others are
         CUDA arrays, or host arrays (copied to the device). Returns mean, std and best_actions as
-        torch CUDA tensors (H, A), the costs as float.
+        torch CUDA tensors (H, A), std_history (iterations, H, A) likewise, the costs as float.
 
         Runs on the current torch stream of this device; unlike `plan`, the inputs are not scanned
         for NaN (that would synchronise). The one synchronisation is reading the two costs back."""
@@ -123,9 +131,11 @@ class CudaBackend(CoreBackend):
             0 if noise is None else cuda_pointer(noise, "noise", ((c.iterations, c.samples, H, A),), self.device),
         )
         dev = torch.device("cuda", self.device)
-        out = torch.empty(3 * H * A + 2, dtype=torch.float32, device=dev)
+        HA = H * A
+        out = torch.empty((3 + c.iterations) * HA + 2, dtype=torch.float32, device=dev)
         stream = torch.cuda.current_stream(dev).cuda_stream
         self._planner.plan_device(*pointers, plan_index, out.data_ptr(), stream)
-        mean, std, best = (out[i * H * A : (i + 1) * H * A].view(H, A) for i in range(3))
-        cost, best_cost = out[3 * H * A :].cpu().tolist()  # waits for `out`
-        return RawPlan(mean, std, float(cost), best, float(best_cost))
+        mean, std, best = (out[i * HA : (i + 1) * HA].view(H, A) for i in range(3))
+        std_history = out[3 * HA + 2 :].view(c.iterations, H, A)
+        cost, best_cost = out[3 * HA : 3 * HA + 2].cpu().tolist()  # waits for `out`
+        return RawPlan(mean, std, float(cost), best, float(best_cost), std_history)

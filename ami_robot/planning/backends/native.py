@@ -11,17 +11,24 @@ from ami_robot.cost.config import CostConfig
 from ami_robot.cost.limits import ActionLimits
 from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.config import PlannerConfig
-from ami_robot.planning.dynamics import MLPDynamics
+from ami_robot.planning.dynamics import MLPDynamics, critic_to_core
+from ami_robot.world_model.critic import Critic
 
 
 def core_problem(
-    dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str
+    dynamics: MLPDynamics, config: PlannerConfig, limits: ActionLimits, method: str, critic: Critic | None = None
 ) -> tuple[Any, Any, Any, Any]:
-    """The _core structs (MlpModel, CostParams, ActionBounds, SamplerParams) of a planning problem."""
+    """The _core structs (MlpModel, CostParams, ActionBounds, SamplerParams) of a planning problem.
+    critic: the trained critic, required when config.cost weighs it (ValueError without one)."""
     from ami_robot import _core
 
-    cost = _core.CostParams()
     c: CostConfig = config.cost
+    cost = _core.CostParams()
+    if c.uses_critic:
+        if critic is None:
+            raise ValueError("cost.critic_weight / critic_running_weight > 0 needs a critic")
+        cost.critic = critic_to_core(critic)
+        cost.critic_weight, cost.critic_running_weight = c.critic_weight, c.critic_running_weight
     cost.goal_weight, cost.goal_running_weight = c.goal_weight, c.goal_running_weight
     cost.action_weight, cost.smoothness_weight = c.action_weight, c.smoothness_weight
     cost.latent_bound_weight = c.latent_bound_weight
@@ -36,6 +43,7 @@ def core_problem(
     sampler.iterations, sampler.elites = config.iterations, config.elites
     sampler.keep_elites, sampler.momentum = config.keep_elites, config.momentum
     sampler.min_std, sampler.temperature, sampler.seed = config.min_std, config.temperature, config.seed
+    sampler.control_cost_weight, sampler.std_decay = config.control_cost_weight, config.std_decay
     return dynamics.to_core(), cost, bounds, sampler
 
 
@@ -64,10 +72,10 @@ class CoreBackend:
         noise: np.ndarray | None,
         plan_index: int,
     ) -> RawPlan:
-        mean, std, cost, best, best_cost = self._planner.plan(
+        mean, std, cost, best, best_cost, std_history = self._planner.plan(
             z0, goal, previous_action, init_mean, init_std, noise, plan_index
         )
-        return RawPlan(mean, std, float(cost), best, float(best_cost))
+        return RawPlan(mean, std, float(cost), best, float(best_cost), std_history)
 
     def rollout_cost(
         self, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray, previous_action: np.ndarray | None = None
@@ -81,7 +89,8 @@ class CoreBackend:
 
 class NativeBackend(CoreBackend):
     """The C++ core on the host. kind: "cpu" (threads: 0 = auto; isa: "auto" or one of
-    build_info()["cpu_kernels_usable"]) or "reference"."""
+    build_info()["cpu_kernels_usable"]) or "reference"; critic: the trained critic when config.cost
+    weighs it."""
 
     def __init__(
         self,
@@ -92,10 +101,11 @@ class NativeBackend(CoreBackend):
         method: str,
         threads: int = 0,
         isa: str = "auto",
+        critic: Critic | None = None,
     ) -> None:
         from ami_robot import _core
 
-        problem = core_problem(dynamics, config, limits, method)
+        problem = core_problem(dynamics, config, limits, method, critic)
         if kind == "cpu":
             core_planner = _core.cpu_planner(*problem, threads=threads, isa=isa)
         elif kind == "reference":

@@ -1,7 +1,7 @@
 """The PyTorch backend: CEM / iCEM / MPPI in torch with any predictor
 forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs; the baseline the native
-backends are timed against. `refit` is the one torch form of the CEM / MPPI update, shared with
-the benchmark's CUDA-graph baseline."""
+backends are timed against. `update_distribution` is the one torch form of the CEM / MPPI update,
+shared with the benchmark's CUDA-graph baseline."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ami_robot.cost.terms import Cost
 from ami_robot.planning import rng
 from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.config import PlannerConfig
+from ami_robot.world_model.critic import Critic
 from ami_robot.world_model.model import autoregressive_rollout
 
 
@@ -34,7 +35,9 @@ class TorchBackend:
         method: str,
         device: str | torch.device = "cpu",
         variant: str = "eager",
+        critic: Critic | None = None,
     ) -> None:
+        """critic: the model's trained critic, required when config.cost weighs it."""
         self.name = "torch"
         self.variant = variant
         self.config = config
@@ -42,7 +45,8 @@ class TorchBackend:
         self.method = method
         self.device = torch.device(device)
         self.predictor = predictor.to(self.device).eval()
-        self.cost = Cost.from_config(config.cost)
+        self.critic = None if critic is None else critic.to(self.device).eval()
+        self.cost = Cost.from_config(config.cost, self.critic)
         self._rollout_cost: Callable[..., torch.Tensor] = self._eager_rollout_cost
         if variant == "compiled":
             self._rollout_cost = torch.compile(self._eager_rollout_cost, dynamic=False)
@@ -101,57 +105,86 @@ class TorchBackend:
         z0_t, goal_t, prev = self._tensor(z0), self._tensor(goal), self._tensor(previous_action)
         noise_t = self._tensor(noise)
         mean, std = self._tensor(init_mean).clone(), self._tensor(init_std).clone()
-        n, k, keep = c.samples, c.elites, c.keep_elites
+        n, keep = c.samples, c.keep_elites
         best_cost, best = float("inf"), mean.clone()
         kept = None
+        history = []
         for it in range(c.iterations):
+            history.append(std)
             x = self.limits.project(mean + std * noise_t[it], prev)
             if kept is not None:
                 x[n - keep :] = kept
             cost = self._rollout_cost(x, z0_t, goal_t, prev)
             key = torch.nan_to_num(cost, nan=float("inf"))
-            order = torch.sort(key, stable=True).indices[:k]
-            elites, elite_cost = x[order], key[order]
+            order = torch.sort(key, stable=True).indices
             if keep > 0:
-                kept = elites[:keep].clone()
-            if float(elite_cost[0]) < best_cost:
-                best_cost, best = float(elite_cost[0]), elites[0].clone()
-            if torch.isfinite(elite_cost[0]):
-                mean, std = refit(mean, std, elites, elite_cost, c, self.method)
+                kept = x[order[:keep]].clone()
+            if float(key[order[0]]) < best_cost:
+                best_cost, best = float(key[order[0]]), x[order[0]].clone()
+            if torch.isfinite(key[order[0]]):
+                mean, std = update_distribution(mean, std, x, key, order, c, self.method)
         mean = self.limits.project(mean, prev)
         final_cost = float(self._eager_rollout_cost(mean[None], z0_t, goal_t, prev)[0])
-        return RawPlan(_host(mean), _host(std), final_cost, _host(best), best_cost)
+        return RawPlan(_host(mean), _host(std), final_cost, _host(best), best_cost, _host(torch.stack(history)))
 
 
 def _host(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy().astype(np.float32)
 
 
-def refit(
+def update_distribution(
     mean: torch.Tensor,
     std: torch.Tensor,
-    elites: torch.Tensor,
-    elite_cost: torch.Tensor,
+    samples: torch.Tensor,
+    cost: torch.Tensor,
+    order: torch.Tensor,
     config: PlannerConfig,
     method: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The next sampling (mean, std) (H, A) from the elites (K, H, A) and their costs (K,), best
-    first (K = config.elites). CEM weighs the elites equally, MPPI by exp(-(cost - best cost) /
-    temperature) with non-finite costs weighing 0 (the best cost must be finite); the weighted mean
-    and std are then blended with the old ones by config.momentum and std floored at min_std.
+    """The next sampling (mean, std) (H, A) from one iteration's samples (N, H, A), their costs (N,)
+    (NaN as +inf) and `order` (at least the first config.elites sample indices, best first; the best
+    cost must be finite). CEM refits mean and std to the top config.elites samples, equally
+    weighted. MPPI takes the `mppi_weights`-weighted mean of all samples and keeps the exploration
+    std on its schedule, max(std * std_decay, min_std). Both blend the mean by config.momentum.
     No host synchronisation, so it can be captured in a CUDA graph."""
-    if method == "mppi":
-        weights = torch.exp(-(elite_cost - elite_cost[0]) / config.temperature)
-        weights = torch.where(torch.isfinite(elite_cost), weights, torch.zeros_like(weights))
-    else:
-        weights = torch.ones_like(elite_cost)
-    weights = (weights.double() / weights.double().sum()).float()[:, None, None]
-    elite_mean = (weights * elites).sum(0)
-    elite_std = (weights * (elites - elite_mean) ** 2).sum(0).sqrt()
     keep = config.momentum
+    if method == "mppi":
+        weights = mppi_weights(mean, std, samples, cost, cost[order[0]], config)
+        mean = keep * mean + (1.0 - keep) * (weights[:, None, None] * samples).sum(0)
+        return mean, torch.clamp_min(std * config.std_decay, config.min_std)
+    elites = samples[order[: config.elites]]
+    weight = float(np.float32(1.0 / config.elites))
+    elite_mean = (weight * elites).sum(0)
+    elite_std = (weight * (elites - elite_mean) ** 2).sum(0).sqrt()
     mean = keep * mean + (1.0 - keep) * elite_mean
     std = torch.clamp_min(keep * std + (1.0 - keep) * elite_std, config.min_std)
     return mean, std
+
+
+def mppi_weights(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    samples: torch.Tensor,
+    cost: torch.Tensor,
+    min_cost: torch.Tensor,
+    config: PlannerConfig,
+) -> torch.Tensor:
+    """MPPI importance weights (N,) summing to 1: exp(-(score - min score)) with
+    score_n = (cost_n - min_cost) / (temperature * spread) + control_cost_weight * u^T Sigma^-1 eps_n,
+    spread the std of the finite costs (so temperature is dimensionless), u = mean (H, A),
+    eps_n = samples[n] - u, Sigma = diag(std^2); non-finite costs weigh 0. As ami::inverse_cost_scale
+    and SamplingPlanner::mppi_update in csrc/planner.cpp."""
+    finite = torch.isfinite(cost)
+    count = finite.sum()
+    wide = torch.where(finite, cost, 0.0).double()
+    spread = ((torch.where(finite, wide - wide.sum() / count, 0.0) ** 2).sum() / count).sqrt()
+    inv_scale = torch.where(spread > 0, 1.0 / (config.temperature * spread), 0.0)
+    inv_scale = inv_scale.clamp_max(float(np.finfo(np.float32).max)).float()
+    inv_var = torch.where(std > 0, 1.0 / (std * std), 0.0)
+    control = (mean * (samples - mean) * inv_var).sum((1, 2))
+    score = torch.where(finite, (cost - min_cost) * inv_scale + config.control_cost_weight * control, float("inf"))
+    weights = torch.where(finite, torch.exp(-(score - score.min())), 0.0).double()
+    return (weights / weights.sum()).float()
 
 
 class _CudaGraphed:

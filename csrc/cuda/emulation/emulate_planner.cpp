@@ -1,6 +1,7 @@
 // Runs the CUDA planner (FP32 path, the real kernels and host code) on the CPU through
 // include/cuda_runtime.h's emulation, and compares it with the reference planner on the same
-// problems: rollout costs and latents, then whole plans on injected and on Philox noise.
+// problems (some with the critic cost term): rollout costs and latents, then whole plans on
+// injected and on Philox noise.
 // Build and run (tests/test_cuda_emulation.py does this):
 //   g++ -std=c++20 -O1 -pthread -DAMI_CUDA_EMULATION -Icsrc/cuda/emulation/include -Icsrc -Icsrc/include
 //       -x c++ csrc/cuda/cuda_planner.cu -x none csrc/cuda/emulation/emulate_planner.cpp csrc/planner.cpp
@@ -34,7 +35,8 @@ void check(const std::string& what, const float* actual, const float* expected, 
 
 ami::Problem make_problem(int D, int A, int width, int depth, int history, ami::Activation act, ami::Method method,
                           int N, int H, int iterations, int elites, int keep, float momentum, bool rate,
-                          uint64_t seed, float temperature = 0.5f) {
+                          uint64_t seed, float temperature = 0.5f, float control_cost_weight = 0.0f,
+                          float std_decay = 1.0f) {
   std::mt19937 gen(static_cast<unsigned>(seed + 17));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uniform(0.5f, 1.5f);
@@ -83,7 +85,47 @@ ami::Problem make_problem(int D, int A, int width, int depth, int history, ami::
   p.sampler.momentum = momentum;
   p.sampler.min_std = 0.05f;
   p.sampler.temperature = temperature;
+  p.sampler.control_cost_weight = control_cost_weight;
+  p.sampler.std_decay = std_decay;
   p.sampler.seed = seed;
+  p.validate();
+  return p;
+}
+
+// p with a random critic (hidden width x 2, embedding 10 = 4 asymmetric + 6 symmetric) weighted in its
+// cost in place of the goal distance, so that the critic dominates the comparison.
+ami::Problem with_critic(ami::Problem p, int width, bool layer_norm, float critic_weight, float critic_running_weight,
+                         uint64_t seed) {
+  std::mt19937 gen(static_cast<unsigned>(seed + 31));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.5f, 1.5f);
+  ami::CriticModel& c = p.cost.critic;
+  c.latent_dim = p.model.latent_dim;
+  c.asymmetric_dim = 4;
+  c.activation = p.model.activation;
+  int in = c.latent_dim;
+  for (int l = 0; l < 3; ++l) {
+    ami::LinearLayer layer;
+    layer.in = in;
+    layer.out = l == 2 ? 10 : width;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(in));
+    layer.weight.resize(static_cast<size_t>(layer.out) * in);
+    for (float& w : layer.weight) w = scale * normal(gen);
+    layer.bias.resize(layer.out);
+    for (float& b : layer.bias) b = 0.1f * normal(gen);
+    if (l < 2 && layer_norm) {
+      layer.ln_gamma.resize(layer.out);
+      layer.ln_beta.resize(layer.out);
+      for (float& g : layer.ln_gamma) g = uniform(gen);
+      for (float& b : layer.ln_beta) b = 0.2f * normal(gen);
+    }
+    c.layers.push_back(layer);
+    in = layer.out;
+  }
+  p.cost.goal_weight = 0.0f;
+  p.cost.goal_running_weight = 0.0f;
+  p.cost.critic_weight = critic_weight;
+  p.cost.critic_running_weight = critic_running_weight;
   p.validate();
   return p;
 }
@@ -142,6 +184,7 @@ void compare(const std::string& name, const ami::Problem& p,
     const std::string tag = name + " plan " + std::to_string(call) + (call == 2 ? " (philox)" : " (noise)");
     check(tag + " mean", actual.mean.data(), expected.mean.data(), HA);
     check(tag + " std", actual.std.data(), expected.std.data(), HA);
+    check(tag + " std_history", actual.std_history.data(), expected.std_history.data(), expected.std_history.size());
     check(tag + " best", actual.best_actions.data(), expected.best_actions.data(), HA);
     check(tag + " cost", &actual.cost, &expected.cost, 1);
     check(tag + " best_cost", &actual.best_cost, &expected.best_cost, 1);
@@ -154,7 +197,7 @@ void compare(const std::string& name, const ami::Problem& p,
     float *d_in = nullptr, *d_out = nullptr;
     const size_t in_floats = z0.size() + goal.size() + A + 2 * HA;
     cudaMalloc(&d_in, in_floats * sizeof(float));
-    cudaMalloc(&d_out, (3 * HA + 2) * sizeof(float));
+    cudaMalloc(&d_out, ((3 + p.sampler.iterations) * HA + 2) * sizeof(float));
     float* dz0 = d_in;
     float* dgoal = dz0 + z0.size();
     float* dprev = dgoal + D;
@@ -213,19 +256,33 @@ int main() {
     check("philox device == host", device.data(), host.data(), host.size(), 1e-6);
   }
   compare("cem h2 gelu", make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::CEM, 64, 5, 4, 8, 0, 0.0f, false, 3));
-  compare("mppi h2 keep rate momentum",
-          make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::MPPI, 64, 5, 4, 8, 4, 0.3f, true, 4));
+  compare("mppi h2 keep rate momentum control decay",
+          make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::MPPI, 64, 5, 4, 8, 4, 0.3f, true, 4, 0.5f, 0.3f,
+                       0.8f));
   compare("cem h3 silu odd",
           make_problem(12, 3, 40, 2, 3, Activation::SiLU, Method::CEM, 37, 4, 3, 5, 2, 0.1f, true, 5));
-  // (costs ~600: a temperature of 5 keeps the MPPI weights as well conditioned as in the other cases)
   compare("mppi h1 tanh wide", make_problem(70, 5, 130, 2, 1, Activation::Tanh, Method::MPPI, 45, 3, 2, 45, 0, 0.0f,
-                                            false, 6, 5.0f));
+                                            false, 6, 1.0f, 1.0f));
   compare("cem h1 relu", make_problem(8, 3, 32, 1, 1, Activation::ReLU, Method::CEM, 33, 2, 2, 3, 1, 0.0f, true, 7));
+  // the critic cost term: final and running, with and without LayerNorm
+  compare("cem h2 gelu critic final+running",
+          with_critic(make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::CEM, 64, 5, 4, 8, 0, 0.0f, false, 3), 24,
+                      true, 0.7f, 0.2f, 10));
+  compare("mppi h3 silu critic running, no LayerNorm",
+          with_critic(make_problem(12, 3, 40, 2, 3, Activation::SiLU, Method::MPPI, 37, 4, 3, 5, 2, 0.1f, true, 5),
+                      150, false, 0.0f, 0.5f, 11));
+  compare("cem h1 tanh critic final",
+          with_critic(make_problem(70, 5, 130, 2, 1, Activation::Tanh, Method::CEM, 45, 3, 2, 5, 0, 0.0f, false, 6),
+                      33, true, 1.0f, 0.0f, 12));
   // tensor-core paths (emulated wmma with the documented fragment semantics): rollouts within tolerance
   compare("tf32 h2 gelu", make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::CEM, 64, 5, 1, 8, 0, 0.0f, false, 8),
           ami::cuda::Precision::TF32);
   compare("bf16 h3 silu", make_problem(12, 3, 40, 2, 3, Activation::SiLU, Method::CEM, 37, 4, 1, 5, 0, 0.0f, true, 9),
           ami::cuda::Precision::BF16);
+  compare("tf32 h2 gelu critic",
+          with_critic(make_problem(10, 2, 48, 3, 2, Activation::GELU, Method::CEM, 64, 5, 1, 8, 0, 0.0f, false, 8), 24,
+                      true, 0.7f, 0.2f, 13),
+          ami::cuda::Precision::TF32);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;
 }

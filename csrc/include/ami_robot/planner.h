@@ -32,6 +32,11 @@ class RolloutCost {
 // starting from prev_action (clipped to the bounds) when given. Identical in every backend.
 void project_sequence(float* actions, int horizon, const ActionBounds& bounds, const float* prev_action);
 
+// 1 / (temperature * spread), spread = the standard deviation of the finite costs[0..n) (double
+// sums in index order), capped at FLT_MAX; 0 when they do not spread. Multiplies c - c_min in the
+// MPPI weights so that temperature is dimensionless.
+float inverse_cost_scale(const float* costs, int n, float temperature);
+
 class PlannerBackend {
  public:
   virtual ~PlannerBackend() = default;
@@ -45,16 +50,20 @@ class PlannerBackend {
 class SamplingPlanner final : public PlannerBackend {
  public:
   SamplingPlanner(Problem problem, std::unique_ptr<RolloutCost> rollout);
-  // Runs iterations of sample -> project -> evaluate -> select elites -> refit. Allocates nothing
+  // Runs iterations of sample -> project -> evaluate -> select elites -> update (CEM: refit to the
+  // elites; MPPI: importance-weighted mean of all samples, scheduled std). Allocates nothing
   // after the first call (except the output vectors' first sizing).
   void plan(const PlanRequest& request, PlanOutput& out) override;
   RolloutCost& rollout() override { return *rollout_; }
   const Problem& problem() const override { return problem_; }
 
  private:
+  void refit_to_elites();
+  void mppi_update(float c_min);
+
   Problem problem_;
   std::unique_ptr<RolloutCost> rollout_;
-  std::vector<float> mean_, std_, samples_, noise_, costs_, kept_, weights_;
+  std::vector<float> mean_, std_, samples_, noise_, costs_, kept_, weights_, inv_var_;
   std::vector<int> order_;
 };
 

@@ -10,6 +10,9 @@
 namespace ami {
 
 enum class Activation : int { GELU = 0, SiLU = 1, ReLU = 2, Tanh = 3 };
+// CEM: refit mean and std to the top-`elites` samples, equally weighted (iCEM with keep_elites and
+// colored noise). MPPI: mean <- importance-weighted mean of all samples, std fixed at init_std
+// (times std_decay per iteration), never refit.
 enum class Method : int { CEM = 0, MPPI = 1 };
 
 Activation activation_from_name(const std::string& name);
@@ -42,12 +45,32 @@ struct MlpModel {
   void validate() const;  // throws std::invalid_argument naming the problem
 };
 
+// The cost's trained critic (ami_robot/world_model/critic.py): an embedding MLP e(z), (D) -> (E),
+// whose hidden layers are Linear -> LayerNorm (when ln_gamma is set) -> activation and whose last
+// layer is a Linear alone, and the MRN quasimetric on embeddings (units: model steps)
+//   C(z, g) = max_{k < asymmetric_dim} relu(e_z,k - e_g,k)
+//           + sqrt(|e_z,s - e_g,s|^2 + symmetric_eps) - sqrt(symmetric_eps)   (s: the other components)
+struct CriticModel {
+  int latent_dim = 0;
+  int asymmetric_dim = 0;
+  Activation activation = Activation::GELU;
+  float ln_eps = 1e-5f;
+  float symmetric_eps = 1e-6f;
+  std::vector<LinearLayer> layers;
+
+  bool empty() const { return layers.empty(); }
+  int embed_dim() const { return layers.empty() ? 0 : layers.back().out; }
+  void validate() const;  // throws std::invalid_argument naming the problem
+};
+
 // Cost of one action sequence (units: squared latent distance; weights are dimensionless):
 //   goal_weight          * |z_H - g|^2
 // + goal_running_weight  * sum_{t=1..H} |z_t - g|^2
 // + action_weight        * sum_t |a_t|^2
 // + smoothness_weight    * sum_t |a_t - a_{t-1}|^2   (a_{-1} = previous action when given)
 // + latent_bound_weight  * sum_{t=1..H} sum_d relu(z_td - high_d)^2 + relu(low_d - z_td)^2
+// + critic_weight        * C(z_H, g)                   (needs `critic`; C in model steps)
+// + critic_running_weight * sum_{t=1..H} C(z_t, g)
 struct CostParams {
   float goal_weight = 1.0f;
   float goal_running_weight = 0.0f;
@@ -56,6 +79,11 @@ struct CostParams {
   float latent_bound_weight = 0.0f;
   std::vector<float> latent_low;   // (D) or empty = unbounded
   std::vector<float> latent_high;  // (D) or empty = unbounded
+  float critic_weight = 0.0f;
+  float critic_running_weight = 0.0f;
+  CriticModel critic;  // empty unless a critic weight is > 0
+
+  bool uses_critic() const { return critic_weight > 0.0f || critic_running_weight > 0.0f; }
 };
 
 // Hard action limits, enforced by projecting every sequence (see project_sequence).
@@ -74,7 +102,12 @@ struct SamplerParams {
   int keep_elites = 0;        // iCEM: elites carried into the next iteration
   float momentum = 0.0f;      // new = momentum * old + (1 - momentum) * refit
   float min_std = 0.05f;
-  float temperature = 1.0f;   // MPPI only
+  // MPPI weights: w_n ~ exp(-(c_n - c_min) / (temperature * spread) - control_cost_weight * u^T Sigma^-1 eps_n),
+  // spread = std of the iteration's finite costs (temperature is dimensionless), u = mean,
+  // eps_n = projected sample n - u, Sigma = diag(std^2).
+  float temperature = 0.05f;
+  float control_cost_weight = 0.0f;  // MPPI only, dimensionless (1: Williams et al.'s gamma = lambda)
+  float std_decay = 1.0f;            // MPPI only: std <- max(std * std_decay, min_std) each iteration
   uint64_t seed = 0;
   void validate() const;
 };
@@ -100,7 +133,8 @@ struct PlanRequest {
 
 struct PlanOutput {
   std::vector<float> mean;          // (H, A) projected: the plan
-  std::vector<float> std;           // (H, A)
+  std::vector<float> std;           // (H, A) the std after the last iteration
+  std::vector<float> std_history;   // (iterations, H, A) the std each iteration sampled with
   float cost = 0.0f;                // cost of `mean`
   std::vector<float> best_actions;  // (H, A) best sample seen
   float best_cost = 0.0f;
