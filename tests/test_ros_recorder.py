@@ -76,6 +76,7 @@ def wait_for_subscribers(publishers: list, timeout_s: float) -> None:
     while any(p.get_subscription_count() == 0 for p in publishers):
         assert time.monotonic() < deadline, "the recorder did not subscribe"
         time.sleep(0.1)
+    time.sleep(1.0)  # a writer sees the reader before the reader has matched it: a first sample could be lost
 
 
 def test_every_published_message_is_recorded_with_its_standard_type(node: Node, tmp_path: Path) -> None:
