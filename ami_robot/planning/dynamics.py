@@ -106,20 +106,7 @@ class MLPDynamics:
                 "plan with backend='torch' for other predictors"
             )
         c = module.config
-        layers = list(module.net)
-        expected = []
-        for _ in range(c.depth):
-            expected += [nn.Linear, nn.LayerNorm, ACTIVATIONS[c.activation]]
-        expected.append(nn.Linear)
-        if [type(m) for m in layers] != expected:
-            raise TypeError(f"MLPPredictor.net does not match its config {c}: {[type(m).__name__ for m in layers]}")
-        for m in layers:
-            if isinstance(m, nn.LayerNorm) and (not m.elementwise_affine or m.eps != c.layer_norm_eps):
-                raise TypeError("MLPPredictor LayerNorms must be affine with eps = config.layer_norm_eps")
-            if isinstance(m, nn.GELU) and m.approximate != "none":
-                raise TypeError("only exact GELU (approximate='none') is supported")
-            if isinstance(m, nn.Linear) and m.bias is None:
-                raise TypeError("MLPPredictor Linear layers must have a bias")
+        check_core_mlp("MLPPredictor", "net", module.net, c, c.depth, True, c.activation, c.layer_norm_eps)
         return cls.from_state_dict(c, module.state_dict())
 
     @classmethod
@@ -174,6 +161,36 @@ class MLPDynamics:
         return model
 
 
+def check_core_mlp(
+    owner: str,
+    attribute: str,
+    blocks: nn.Sequential,
+    config: Any,
+    depth: int,
+    layer_norm: bool,
+    activation: str,
+    layer_norm_eps: float,
+) -> None:
+    """Raise TypeError unless `blocks` is the MLP the C++/CUDA core runs: `depth` x (Linear ->
+    [LayerNorm] -> activation) -> Linear, with biases, affine LayerNorms of `layer_norm_eps` and
+    exact GELU. `owner.attribute` and its `config` name it in the message."""
+    expected: list[type[nn.Module]] = []
+    for _ in range(depth):
+        expected += [nn.Linear, *([nn.LayerNorm] if layer_norm else []), ACTIVATIONS[activation]]
+    expected.append(nn.Linear)
+    modules = list(blocks)
+    if [type(m) for m in modules] != expected:
+        names = [type(m).__name__ for m in modules]
+        raise TypeError(f"{owner}.{attribute} does not match its config {config}: {names}")
+    for m in modules:
+        if isinstance(m, nn.LayerNorm) and (not m.elementwise_affine or m.eps != layer_norm_eps):
+            raise TypeError(f"{owner} LayerNorms must be affine with eps = config.layer_norm_eps")
+        if isinstance(m, nn.GELU) and m.approximate != "none":
+            raise TypeError("only exact GELU (approximate='none') is supported")
+        if isinstance(m, nn.Linear) and m.bias is None:
+            raise TypeError(f"{owner} Linear layers must have a bias")
+
+
 def critic_to_core(critic: Critic) -> Any:
     """The ami_robot._core.CriticModel of a trained `Critic` (float32 copies of its weights): the
     embedding MLP (D) -> (E) and the split of its MRN distance, for the native backends' critic
@@ -181,20 +198,8 @@ def critic_to_core(critic: Critic) -> Any:
     from ami_robot import _core
 
     c = critic.config
-    expected: list[type[nn.Module]] = []
-    for _ in range(c.depth):
-        expected += [nn.Linear, *([nn.LayerNorm] if c.layer_norm else []), ACTIVATIONS[c.activation]]
-    expected.append(nn.Linear)
+    check_core_mlp("Critic", "embedding", critic.embedding, c, c.depth, c.layer_norm, c.activation, c.layer_norm_eps)
     modules = list(critic.embedding)
-    if [type(m) for m in modules] != expected:
-        raise TypeError(f"Critic.embedding does not match its config {c}: {[type(m).__name__ for m in modules]}")
-    for m in modules:
-        if isinstance(m, nn.LayerNorm) and (not m.elementwise_affine or m.eps != c.layer_norm_eps):
-            raise TypeError("Critic LayerNorms must be affine with eps = config.layer_norm_eps")
-        if isinstance(m, nn.GELU) and m.approximate != "none":
-            raise TypeError("only exact GELU (approximate='none') is supported")
-        if isinstance(m, nn.Linear) and m.bias is None:
-            raise TypeError("Critic Linear layers must have a bias")
 
     def array(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
