@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ami_robot.data.windows import EpisodeWindows, Windows
+from ami_robot.training.losses import copy_baseline_mse
 from ami_robot.world_model.model import WorldModel
 from ami_robot.world_model.sigreg import SIGRegConfig, sigreg
 
@@ -83,7 +84,7 @@ def evaluate(
     )
     metrics: dict[str, float | None] = {
         "pred_loss": float(F.mse_loss(predictions, z[:, k:])),
-        "copy_baseline_loss": float(F.mse_loss(z[:, k - 1 : -1], z[:, k:])),
+        "copy_baseline_loss": float(copy_baseline_mse(z[:, k - 1 : -1], z[:, k:])),
     }
     if length - k > 1:
         rolled = model.rollout(z[:, :k].to(device), actions[:, k - 1 :].to(device)).cpu()
