@@ -184,3 +184,11 @@ def import_bag(bag: str | Path, out_dir: str | Path, config: BagImportConfig) ->
         out_dir, env="rosbag", source=str(bag), image_topic=config.image_topic, action_topic=config.action_topic
     )
     return paths
+
+
+def topic_message_counts(bag: str | Path) -> dict[str, int]:
+    """Messages per topic in a finished bag (from its metadata)."""
+    from rosbags.rosbag2 import Reader
+
+    with Reader(Path(bag)) as reader:
+        return {connection.topic: connection.msgcount for connection in reader.connections}

@@ -29,3 +29,8 @@ def node_command(
     overrides = [arg for name, value in parameters.items() for arg in ("-p", f"{name}:={value}")]
     ros = ["--ros-args", "--params-file", str(params_file), *overrides, *ros_args]
     return [sys.executable, "-m", module, *node_args, *ros]
+
+
+def recorder_command(bag: Path) -> list[str]:
+    """The recorder node's command line: the brain's topics into the new bag directory `bag`."""
+    return [sys.executable, "-m", "ami_robot.ros.recorder_node", "--ros-args", "-p", f"path:={bag.resolve()}"]

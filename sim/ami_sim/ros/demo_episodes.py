@@ -1,0 +1,97 @@
+"""The demo's observer: drive the simulated robot through its episodes while the brain plans, and
+summarise them (video, plot, successes beside the planner's own diagnostics).
+
+`drive_episodes` runs in a node of its own on the demo's ROS domain; the robot and the brain are
+other processes, already started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.node import Node
+from tqdm import tqdm
+
+from ami_robot.ros.diagnostics import DiagnosticsMonitor, NodeDiagnostics
+from ami_sim.evaluation import plot_episodes
+from ami_sim.registry import make_env
+from ami_sim.ros.client import SimRobotClient
+from ami_sim.ros.params import episode_protocol
+from ami_sim.ros.recording import EpisodeRecorder, EpisodeVideo
+
+STARTUP_TIMEOUT_S = 180.0
+RESET_TIMEOUT_S = 60.0
+DIAGNOSTICS_SETTLE_S = 1.2
+"""After the last episode, the planner's next diagnostics (1 Hz) cover it."""
+PLANNER_NUMBERS = {"control_hz": "rate_hz"} | {
+    key: key for key in ("latency_ms_p50", "latency_ms_p99", "planning_ms_p50", "planning_ms_p99")
+}
+"""Summary entries from the planner's diagnostics: summary name -> diagnostic key."""
+
+
+@dataclass(frozen=True)
+class DemoEpisodes:
+    """What to drive: `episodes` start/goal pairs of `env` from `seed`, at `rate_hz`; `goal_offset` and
+    `step_budget` 0 are the evaluation protocol's."""
+
+    env: str
+    episodes: int
+    rate_hz: float
+    seed: int = 0
+    goal_offset: int = 0
+    step_budget: int = 0
+
+
+def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[], None]) -> dict[str, Any]:
+    """Wait for the robot and the brain, run the episodes, write out/demo.mp4 and out/demo.png; the
+    summary. `check()` runs before every spin and may raise to stop (Ctrl-C, a child that died)."""
+
+    def spin_once(timeout_s: float) -> None:
+        check()
+        rclpy.spin_once(node, timeout_sec=timeout_s)
+
+    def brain_ready() -> bool:
+        planner = diagnostics.latest("/planner")
+        return planner is not None and planner.message != "inactive"
+
+    protocol = episode_protocol(plan.env, plan.goal_offset, plan.step_budget)
+    episode_timeout_s = 3.0 * protocol.step_budget / plan.rate_hz + 10.0
+    diagnostics = DiagnosticsMonitor(node)
+    with EpisodeVideo(out / "demo.mp4", fps=round(plan.rate_hz)) as video:
+        recorder = EpisodeRecorder(video)
+        robot = SimRobotClient(node, recorder.on_status, lambda image: recorder.on_camera(image, robot.goal), spin_once)
+        robot.wait_for(
+            lambda: brain_ready() and robot.ready(), STARTUP_TIMEOUT_S, "the robot and the brain did not come up"
+        )
+        bar = tqdm(range(plan.episodes), desc="demo", unit="episode")
+        for number in bar:
+            trace = recorder.episodes[robot.run_episode(RESET_TIMEOUT_S, episode_timeout_s)]
+            bar.write(
+                f"episode {number + 1}/{plan.episodes}: {'reached' if trace.success else 'missed'} the goal "
+                f"in {trace.steps} steps (final distance {trace.final_distance:.3f})"
+            )
+            bar.set_postfix(successes=sum(e.success for e in recorder.episodes.values()))
+        end = time.monotonic() + DIAGNOSTICS_SETTLE_S
+        while time.monotonic() < end:
+            spin_once(0.05)
+    planner = diagnostics.latest("/planner") or NodeDiagnostics("/planner", 0, "")
+    plan_ms = planner.number("planning_ms_p50") or 0.0
+    result = recorder.result(plan.env, "brain over ROS 2", protocol, plan.seed, plan_ms)
+    sim = make_env(plan.env)
+    plot_episodes(result, sim.unwrapped, out / "demo.png")
+    sim.close()
+    return {
+        **result.to_dict(),
+        "step_budget": protocol.step_budget,
+        "steps": [record.steps for record in result.records],
+        **{name: planner.number(key) for name, key in PLANNER_NUMBERS.items()},
+        "planner_errors": int(planner.number("errors") or 0),
+        "backend": planner.values.get("backend"),
+        "method": planner.values.get("method"),
+        "transport": planner.values.get("rmw"),
+    }
