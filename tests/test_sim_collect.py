@@ -16,7 +16,7 @@ import pytest
 
 import ami_sim
 from ami_robot.data import episodes as dataset
-from ami_sim.collect import CollectConfig, collect
+from ami_sim.collect import CollectConfig, collect, run_episode
 
 
 @pytest.mark.parametrize("name", ["tworoom", "pusht", "reacher"])
@@ -54,6 +54,48 @@ def test_collect_resumes_without_redoing_episodes(tmp_path):
     assert (tmp_path / dataset.episode_name(0)).stat().st_mtime_ns == first
     with pytest.raises(ValueError, match="tworoom"):
         collect(CollectConfig(env="reacher", episodes=1, out=tmp_path, workers=1), progress=False)
+
+
+def test_chained_goals_make_one_seamless_trajectory_through_several_goals(tmp_path):
+    config = CollectConfig(
+        env="tworoom", episodes=2, out=tmp_path, noise=0.2, seed=3, workers=1, max_steps=200, chain_goals=True
+    )
+    collect(config, progress=False)
+    env = ami_sim.make_env("tworoom")
+    max_step = env.unwrapped.config.max_step
+    for episode in dataset.iter_episodes(tmp_path):
+        assert len(episode) == 200, "a chained episode runs to max_steps"
+        assert episode.attrs["goals_reached"] >= 2 and episode.attrs["success"]
+        assert np.abs(np.diff(episode.states, axis=0)).max() <= max_step + 1e-6, "no jump between goals"
+        env.reset(seed=int(episode.attrs["seed"]))
+        for k, action in enumerate(episode.actions):
+            _, _, _, _, info = env.step(action)
+            np.testing.assert_allclose(info["state"], episode.states[k + 1], atol=1e-4)
+
+
+def test_chaining_goals_in_an_env_that_cannot_keep_its_state_is_refused():
+    class ResetsAnywhere:
+        spec = None
+
+        def reset(self, seed=None, options=None):
+            self.position = np.random.default_rng().uniform(size=2)
+            return np.zeros((4, 4, 3), np.uint8), self.info(True)
+
+        def step(self, action):
+            return np.zeros((4, 4, 3), np.uint8), 0.0, True, False, self.info(True)
+
+        def info(self, success):
+            return {"state": self.position, "success": success, "goal_observation": None, "goal_state": None}
+
+    class Still:
+        def reset(self, info):
+            pass
+
+        def act(self, observation, info):
+            return np.zeros(2, np.float32)
+
+    with pytest.raises(ValueError, match="cannot chain goals"):
+        run_episode(ResetsAnywhere(), Still(), seed=0, max_steps=5, chain_goals=True)
 
 
 def test_mixed_policy_uses_both(tmp_path):

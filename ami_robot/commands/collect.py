@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps", type=int, default=None, help="episode length cap (default: the env's time limit)"
     )
+    parser.add_argument(
+        "--chain-goals",
+        action="store_true",
+        help="on reaching a goal, go on to a new one until --max-steps (long trajectories for the critic)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write collection metrics to this JSON file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             image_size=args.image_size,
             max_steps=args.max_steps,
+            chain_goals=args.chain_goals,
         )
         summary = collect(config, progress=not args.no_progress)
     except AmiRobotError:

@@ -42,7 +42,9 @@ INDEX_PERIOD_S = 0.5  # dataset.json is rewritten at most this often while colle
 class CollectConfig:
     """What to collect. `noise`: expert action noise std; `repeat_probability`: chance that the expert
     repeats its previous action; `mixed`: each episode is expert or random with probability 1/2 (drawn
-    from the episode seed); `max_steps`: None = the env's time limit."""
+    from the episode seed); `max_steps`: None = the env's time limit; `chain_goals`: on reaching a goal,
+    draw the next one from where the robot stands and go on until `max_steps` (long trajectories
+    for a critic that must learn far temporal distances)."""
 
     env: str
     episodes: int
@@ -54,6 +56,7 @@ class CollectConfig:
     image_size: int = 64
     max_steps: int | None = None
     repeat_probability: float = 0.0
+    chain_goals: bool = False
 
     def __post_init__(self) -> None:
         if self.env not in ENV_NAMES:
@@ -85,11 +88,14 @@ class CollectSummary:
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_episode(env: Any, policy: Policy, seed: int, max_steps: int) -> dataset.Episode:
-    """Roll `policy` out in `env` from `reset(seed=seed)` until termination, truncation or `max_steps`."""
+def run_episode(env: Any, policy: Policy, seed: int, max_steps: int, chain_goals: bool = False) -> dataset.Episode:
+    """Roll `policy` out in `env` from `reset(seed=seed)` until termination, truncation or `max_steps`.
+    With `chain_goals`, reaching a goal instead resets the env with option `keep_state` (the robot stays,
+    a new goal is drawn from the env's generator; the trajectory goes on without a seam) until `max_steps`."""
     observation, info = env.reset(seed=seed)
     policy.reset(info)
     observations, states, actions, rewards = [observation], [info["state"]], [], []
+    goals_reached = 0
     for _ in range(max_steps):
         action = policy.act(observation, info)
         observation, reward, terminated, truncated, info = env.step(action)
@@ -97,7 +103,14 @@ def run_episode(env: Any, policy: Policy, seed: int, max_steps: int) -> dataset.
         states.append(info["state"])
         actions.append(action)
         rewards.append(reward)
-        if terminated or truncated:
+        goals_reached += bool(info["success"])
+        if chain_goals and terminated and not truncated:
+            reached = info["state"]
+            observation, info = env.reset(options={"keep_state": True})
+            if not np.array_equal(info["state"], reached):
+                raise ValueError(f"{env.spec.id if env.spec else env} cannot chain goals (reset moved the robot)")
+            policy.reset(info)
+        elif terminated or truncated:
             break
     return dataset.Episode(
         observations=np.stack(observations),
@@ -106,7 +119,7 @@ def run_episode(env: Any, policy: Policy, seed: int, max_steps: int) -> dataset.
         rewards=np.asarray(rewards, dtype=np.float32),
         goal_observation=info["goal_observation"],
         goal_state=info["goal_state"],
-        attrs={"seed": seed, "success": bool(info["success"])},
+        attrs={"seed": seed, "success": goals_reached > 0, "goals_reached": goals_reached},
     )
 
 
@@ -135,7 +148,7 @@ class _Worker:
     def __call__(self, index: int) -> tuple[int, int, bool]:
         seed = self.config.seed + index
         policy_name, policy = self.policy_for(seed)
-        episode = run_episode(self.env, policy, seed, self.max_steps)
+        episode = run_episode(self.env, policy, seed, self.max_steps, self.config.chain_goals)
         noise = self.config.noise if policy_name == "expert" else 0.0
         episode.attrs.update(env=self.config.env, policy=policy_name, noise=noise)
         dataset.write_episode(self.config.out / dataset.episode_name(index), episode)

@@ -243,11 +243,15 @@ class TwoRoomEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         start = option_state(options, "start_state", 2)
+        keep_state = bool((options or {}).get("keep_state"))  # the robot stays; only the goal is new
+        if keep_state and start is not None:
+            raise ValueError("options keep_state and start_state exclude each other")
         goal = option_state(options, "goal_state", 2)
         for name, state in (("start_state", start), ("goal_state", goal)):
             if state is not None and not self.is_free(state):
                 raise ValueError(f"options[{name!r}] = {state.tolist()} is inside a wall or outside the arena")
-        self._position = start if start is not None else self._sample_free()
+        if not keep_state:
+            self._position = start if start is not None else self._sample_free()
         if goal is None:
             other_room = 1.0 if self._position[0] < self.config.wall_x else -1.0
             goal = self._sample_free(side=other_room if self.config.goal_in_other_room else 0.0)
