@@ -18,12 +18,14 @@ pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-SUMMARY_KEYS = {"episodes", "successes", "control_hz", "latency_ms_p50", "latency_ms_p99", "transport", "domain_id"}
+SUMMARY_KEYS = {"episodes", "successes", "control_hz", "transport", "domain_id", "late_steps", "encode_ms_p50"} | {
+    f"latency{kind}_ms_{q}" for kind in ("", "_replan", "_queued") for q in ("p50", "p99")
+}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", image_size=64)
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", image_size=64, frameskip=3)
 
 
 def demo(*args: str, timeout_s: float) -> subprocess.CompletedProcess:
@@ -72,7 +74,9 @@ def test_demo_writes_video_plot_and_summary(tiny: Path, tmp_path: Path, separate
     assert SUMMARY_KEYS <= set(summary)
     assert summary["episodes"] == 2 and summary["steps"] and all(1 <= s <= 12 for s in summary["steps"])
     assert summary["transport"].startswith("rmw_") and summary["control_hz"] > 0
-    assert summary["latency_ms_p50"] > 0 and summary["latency_ms_p99"] >= summary["latency_ms_p50"]
+    for kind in ("", "_replan", "_queued"):
+        assert 0 < summary[f"latency{kind}_ms_p50"] <= summary[f"latency{kind}_ms_p99"]
+    assert len(summary["late_steps"]) == len(summary["steps"]) and summary["encode_ms_p50"] > 0
     # a 15 ms plan holds the 250 ms deadline (rclpy's multi-threaded executor once starved it for seconds)
     assert summary["planner_errors"] == 0, "\n".join(log.read_text() for log in out.glob("*.log"))
     assert summary["separate_processes"] is separate

@@ -26,7 +26,7 @@ LATENT_DIM = 8
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory.mktemp("tiny"), latent_dim=LATENT_DIM)
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny"), latent_dim=LATENT_DIM, frameskip=3)
 
 
 @pytest.fixture
@@ -57,18 +57,44 @@ def send_latent(node: PlannerNode, stamp_s: float) -> None:
 
 
 def ready_to_plan(node: PlannerNode) -> None:
+    """Give the planner a goal, then an image: it answers the image at once."""
     node.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
     send_latent(node, node.now_s())
 
 
-def test_an_unexpected_exception_is_planner_failed_not_non_finite(planner: PlannerNode, monkeypatch) -> None:
-    ready_to_plan(planner)
+def test_each_image_is_answered_at_once_with_its_reaction_latency(planner: PlannerNode) -> None:
+    planner.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
+    frameskip = planner.actor.model.frameskip
+    for _ in range(2 * frameskip):
+        send_latent(planner, planner.now_s())
+        assert not planner.last.stopped, planner.last.detail
+    assert planner.ticks == 2 * frameskip, "one command per image"
+    stats = planner.stats()
+    assert stats["plans"] == 2, "a new plan once per model step, queued actions in between"
+    assert frameskip > 1 and len(planner.reaction_ms["queued"]) == 2 * (frameskip - 1)
+    for kind in ("", "_replan", "_queued"):
+        assert 0.0 < stats[f"latency{kind}_ms_p50"] <= stats[f"latency{kind}_ms_p99"]
+    assert stats["latency_replan_ms_p50"] >= stats["planning_ms_p50"], "a replanning reaction includes its plan"
 
+
+def test_the_watchdog_stops_the_robot_until_an_image_comes_and_when_images_stop(planner: PlannerNode) -> None:
+    planner.watchdog()
+    assert planner.last.reason is StopReason.NO_IMAGE
+    ready_to_plan(planner)
+    planner.watchdog()
+    assert not planner.last.stopped, "a fresh image: the watchdog stays quiet"
+    planner.actor.guard.last_image_s = planner.now_s() - 10.0
+    planner.watchdog()
+    assert planner.last.reason is StopReason.STALE_IMAGE
+    np.testing.assert_array_equal(planner.last.action, [0.0, 0.0])
+
+
+def test_an_unexpected_exception_is_planner_failed_not_non_finite(planner: PlannerNode, monkeypatch) -> None:
     def broken_tick(now_s: float):
         raise RuntimeError("memory corrupted")
 
     monkeypatch.setattr(planner.actor, "tick", broken_tick)
-    planner.tick()
+    ready_to_plan(planner)
     assert planner.last.reason is StopReason.PLANNER_FAILED
     np.testing.assert_array_equal(planner.last.action, [0.0, 0.0])
     assert (ERROR, "stop: planner raised an exception RuntimeError: memory corrupted") in planner.diagnosed
@@ -77,10 +103,8 @@ def test_an_unexpected_exception_is_planner_failed_not_non_finite(planner: Plann
 
 def test_a_camera_stamp_from_the_future_stops_with_an_error(planner: PlannerNode) -> None:
     ready_to_plan(planner)
-    planner.tick()
     assert not planner.last.stopped, planner.last.detail
     send_latent(planner, planner.now_s() + 3600.0)
-    planner.tick()
     assert planner.last.reason is StopReason.CLOCK_FAULT
     np.testing.assert_array_equal(planner.last.action, [0.0, 0.0])
     errors = [message for level, message in planner.diagnosed if level == ERROR]
@@ -117,7 +141,6 @@ def test_an_unavailable_backend_falls_back_keeping_every_other_setting(
         for level, m in planner.diagnosed
     ), planner.diagnosed
     ready_to_plan(planner)
-    planner.tick()
     assert not planner.last.stopped, planner.last.detail
     planner.report()
     level, message = planner.diagnosed[-1]

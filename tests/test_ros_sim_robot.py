@@ -77,15 +77,18 @@ def test_sim_robot_moves_on_commands_and_stops_without_them() -> None:
         assert goals and goals[-1].shape == (64, 64, 3) and images and images[-1].shape == (64, 64, 3)
         assert status[-1].episode == reply.episode == 0 and not status[-1].done
         assert status[-1].goal_state == pytest.approx(reply.goal_state, abs=1e-6)
-        start_x, start_steps = x(), status[-1].steps
+        start_x, start_steps, start_late = x(), status[-1].steps, status[-1].late_steps
         spin(0.5, velocity=(1.0, 0.0) if start_x < 0.5 else (-1.0, 0.0))
         moved = abs(x() - start_x)
         assert moved > 0.02, "the robot follows cmd_vel"
-        assert status[-1].steps > start_steps, "the simulation steps at its rate"
+        commanded_steps, commanded_late = status[-1].steps - start_steps, status[-1].late_steps - start_late
+        assert commanded_steps > 0, "the simulation steps at its rate"
+        assert commanded_late < commanded_steps / 2, "a command after every image: steps are on time"
         spin(0.4)  # commands stop: after command_timeout_s the watchdog applies the zero action
-        still_x = x()
+        still_x, quiet_steps, quiet_late = x(), status[-1].steps, status[-1].late_steps
         spin(0.4)
         assert x() == pytest.approx(still_x, abs=1e-6), "no command, no motion"
+        assert status[-1].late_steps - quiet_late == status[-1].steps - quiet_steps > 0, "no command: every step late"
     finally:
         executor.shutdown()
         probe.destroy_node()
@@ -94,7 +97,7 @@ def test_sim_robot_moves_on_commands_and_stops_without_them() -> None:
 
 
 def test_status_and_reset_reply_round_trip_and_reject_what_is_not_theirs() -> None:
-    status = RobotStatus("tworoom", 3, 12, False, True, 0.125, (0.1, -0.2), (0.3, 0.4))
+    status = RobotStatus("tworoom", 3, 12, False, True, 0.125, (0.1, -0.2), (0.3, 0.4), late_steps=4)
     msg = status.to_msg()
     assert (msg.name, msg.hardware_id, msg.message) == ("sim_robot", "tworoom", "done")
     assert RobotStatus.from_msg(msg) == status

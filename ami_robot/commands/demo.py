@@ -7,7 +7,8 @@ it resets the robot to start/goal pairs from held-out expert trajectories, watch
 
     demo.mp4    camera | goal, every episode (written as the frames arrive)
     demo.png    trajectories on the map and goal distance over time
-    demo.json   episodes, successes, control_hz, latency_ms_p50/p99 (camera stamp to command), transport, ...
+    demo.json   episodes, successes, late steps, control_hz, reaction latency p50/p99 (camera stamp to the
+                command from that image: all, replanning and queued ticks), encode and plan time, ...
 
 With `--record BAG`, a recorder (`ami_robot.ros.recorder_node`) joins as one more child: the brain's
 topics go into the ROS 2 bag directory BAG (MCAP), and demo.json gets the messages per topic.
@@ -139,10 +140,21 @@ def run(args: argparse.Namespace) -> int:
             path.write_text(json.dumps(summary, indent=2))
     print(
         f"{summary['successes']}/{summary['episodes']} goals reached; control {summary['control_hz']:.1f} Hz, "
-        f"latency p50 {summary['latency_ms_p50']:.1f} ms, p99 {summary['latency_ms_p99']:.1f} ms "
-        f"over {summary['transport']}"
+        f"{sum(summary['late_steps'])} late of {sum(summary['steps'])} steps over {summary['transport']}"
+    )
+    print(
+        "reaction (camera stamp to command) p50/p99: "
+        + ", ".join(
+            f"{kind} {_ms(summary[f'latency{key}_ms_p50'])}/{_ms(summary[f'latency{key}_ms_p99'])} ms"
+            for kind, key in (("all", ""), ("replanning", "_replan"), ("queued", "_queued"))
+        )
+        + f"; encode {_ms(summary['encode_ms_p50'])} ms, plan {_ms(summary['planning_ms_p50'])} ms (p50)"
     )
     print(f"wrote {out / 'demo.mp4'}, {out / 'demo.png'}, {out / 'demo.json'}")
     if args.record is not None:
         print(f"recorded {sum(summary['recording']['messages'].values())} messages into {args.record.resolve()}")
     return 0
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"

@@ -40,7 +40,13 @@ class BrainSettings:
     )
     backend: BackendChoice = setting("auto", help="backend that runs the planner (auto: the fastest available here)")
     method: MethodName = setting("cem", help="sampling method: cem (iCEM with the planner.* options) or mppi")
-    control_rate_hz: float = setting(10.0, help="planner ticks per second", low=0.1, high=1000.0)
+    control_rate_hz: float = setting(
+        10.0,
+        help="camera and control rate the brain expects (Hz): the time step of a plan and the period of the "
+        "watchdog that stops the robot when images stop; each image is answered as it comes",
+        low=0.1,
+        high=1000.0,
+    )
     memory_capacity: int = setting(
         32, help="latents, actions and surprises kept in short-term memory", low=1, high=100_000
     )

@@ -5,8 +5,10 @@ latent messages are in `ami_robot.ros.conversions`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -84,6 +86,14 @@ class BrainNode(LifecycleNode):
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         self.active = False
         return SUCCESS
+
+
+def percentiles(name: str, values: Iterable[float]) -> dict[str, float]:
+    """{name_p50, name_p99} of `values` for a diagnostic (NaN when there are none)."""
+    array = np.fromiter(values, dtype=np.float64)
+    if array.size == 0:
+        return {f"{name}_p50": float("nan"), f"{name}_p99": float("nan")}
+    return {f"{name}_p50": float(np.percentile(array, 50)), f"{name}_p99": float(np.percentile(array, 99))}
 
 
 def _fmt(value: Any) -> str:

@@ -1,17 +1,21 @@
-"""Planner (actor) node: receding-horizon MPC at a fixed rate with a deadline, behind the safety guard.
+"""Planner (actor) node: receding-horizon MPC that answers each camera image at once, behind the safety guard.
 
-Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each tick
-(`control_rate_hz`) publishes the command: `cmd_vel` (geometry_msgs/TwistStamped, `command_type`
-twist) or `command` (std_msgs/Float32MultiArray, `command_type` array); when it replanned, the plan
-as `brain/plan` (nav_msgs/Path, actions integrated as x/y velocities) and `brain/plan/markers`
-(visualization_msgs/MarkerArray: the path, the elites' spread, cost and surprise; see
-`ami_robot.ros.visualization`) for RViz and Foxglove, and the executed normalised
-action block on `brain/action_block`; every second, and at once on an error, /diagnostics with the
-measured rate, latency (camera stamp to command), planning time, cost and backend.
+Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each latent
+(one per camera image) is answered at once with the command computed from it: the next action of
+the current plan, or, once per model step, a new plan. The command goes on `cmd_vel`
+(geometry_msgs/TwistStamped, `command_type` twist) or `command` (std_msgs/Float32MultiArray,
+`command_type` array); when it replanned, the plan as `brain/plan` (nav_msgs/Path, actions
+integrated as x/y velocities) and `brain/plan/markers` (visualization_msgs/MarkerArray: the path,
+the elites' spread, cost and surprise; see `ami_robot.ros.visualization`) for RViz and Foxglove,
+and the executed normalised action block on `brain/action_block`. A watchdog timer at
+`control_rate_hz` sends the stop command whenever no fresh image has come (none yet, or none for
+`safety.image_timeout_s`). Every second, and at once on an error, /diagnostics reports the rate,
+the reaction latency (camera stamp to the command computed from that image; all ticks, and
+separately those that replanned and those that sent a queued action), planning time, cost and backend.
 
-configure loads the model and builds the planner, activate starts the control timer, deactivate
-sends the stop command and stops the timer. A backend this machine cannot run (`cuda` without a
-GPU) is replaced by the best one it can, every other setting kept, and reported as a WARN.
+configure loads the model and builds the planner, activate starts reacting and the watchdog,
+deactivate sends the stop command and stops both. A backend this machine cannot run (`cuda`
+without a GPU) is replaced by the best one it can, every other setting kept, and reported as a WARN.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import time
 from collections import deque
 from typing import Any
 
-import numpy as np
 import rclpy
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Path
@@ -45,7 +48,7 @@ from ami_robot.ros.conversions import (
     plan_to_path,
     stamp_s,
 )
-from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode
+from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode, percentiles
 from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import run_nodes
 from ami_robot.ros.visualization import plan_markers
@@ -53,6 +56,10 @@ from ami_robot.world_model.checkpoint import load_model
 from ami_robot.world_model.model import WorldModel
 
 CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
+STATS_WINDOW = 10000
+"""Latest ticks the latency and planning-time percentiles cover."""
+REACTION_KINDS = ("replan", "queued")
+"""Reaction latencies are kept apart for ticks that replanned and ticks that sent a queued action."""
 
 
 class PlannerNode(BrainNode):
@@ -62,9 +69,9 @@ class PlannerNode(BrainNode):
         self.goal_msg: Image | None = None
         self.configured_settings: dict[str, Any] = {}
         self.backend_fallback = ""
-        self.latencies_ms: deque[float] = deque(maxlen=10000)
-        self.planning_ms: deque[float] = deque(maxlen=10000)
-        self.timer = None
+        self.reaction_ms: dict[str, deque[float]] = {kind: deque(maxlen=STATS_WINDOW) for kind in REACTION_KINDS}
+        self.planning_ms: deque[float] = deque(maxlen=STATS_WINDOW)
+        self.watchdog_timer = None
         self._reset_stats()
         self.add_post_set_parameters_callback(self.on_parameters_set)
 
@@ -106,13 +113,13 @@ class PlannerNode(BrainNode):
 
     def on_activate(self, state):
         self._reset_stats()
-        self.timer = self.create_timer(1.0 / self.actor.settings.control_rate_hz, self.tick)
+        self.watchdog_timer = self.create_timer(1.0 / self.actor.settings.control_rate_hz, self.watchdog)
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        if self.timer is not None:
-            self.destroy_timer(self.timer)
-            self.timer = None
+        if self.watchdog_timer is not None:
+            self.destroy_timer(self.watchdog_timer)
+            self.watchdog_timer = None
         self.publish_command(self.actor.stop(StopReason.INACTIVE))
         return super().on_deactivate(state)
 
@@ -134,8 +141,10 @@ class PlannerNode(BrainNode):
         except ConversionError as exc:
             self.diagnose(WARN, f"latent rejected: {exc}")
             return
-        self.actor.observe(z, stamp_s(msg.header))
-        self.latest_stamp_s = stamp_s(msg.header)
+        image_stamp_s = stamp_s(msg.header)
+        self.actor.observe(z, image_stamp_s)
+        if self.active:
+            self.react(image_stamp_s)
 
     def on_goal(self, msg: Image) -> None:
         if self.actor is None:
@@ -179,9 +188,9 @@ class PlannerNode(BrainNode):
             except ConversionError:
                 pass
         self.actor, self.backend_fallback = actor, backend_fallback
-        if self.timer is not None and settings.control_rate_hz != old.settings.control_rate_hz:
-            self.destroy_timer(self.timer)
-            self.timer = self.create_timer(1.0 / settings.control_rate_hz, self.tick)
+        if self.watchdog_timer is not None and settings.control_rate_hz != old.settings.control_rate_hz:
+            self.destroy_timer(self.watchdog_timer)
+            self.watchdog_timer = self.create_timer(1.0 / settings.control_rate_hz, self.watchdog)
         self.get_logger().info(f"{source} applied ({settings.method}, backend {actor.backend})")
         return True
 
@@ -196,23 +205,17 @@ class PlannerNode(BrainNode):
             self.diagnose(WARN, f"{note}: {exc}")
             return actor, note
 
-    def tick(self) -> None:
-        start = time.perf_counter()
+    def react(self, image_stamp_s: float) -> None:
+        """Answer the camera image stamped `image_stamp_s` (just observed): compute the command and send it."""
         try:
             command = self.actor.tick(self.now_s())
         except Exception as exc:
             command = self.actor.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
-        self.publish_command(command)
-        now = self.now_s()
-        self.ticks += 1
-        self.last = command
-        if command.stopped:
-            self.stops += 1
-            if command.is_error:
-                self.errors += 1
-                self.diagnose(ERROR, f"stop: {command.reason.value} {command.detail}".strip(), **self.stats())
+        self.send(command)
+        if not command.stopped:
+            kind = "replan" if command.replanned else "queued"
+            self.reaction_ms[kind].append((self.now_s() - image_stamp_s) * 1e3)
         if command.replanned and not command.stopped:
-            self.latencies_ms.append((now - self.latest_stamp_s) * 1e3)
             self.planning_ms.append(command.planning_s * 1e3)
             self.cost = command.cost
             dt_s, stamp = 1.0 / self.actor.settings.control_rate_hz, self.get_clock().now().to_msg()
@@ -221,7 +224,25 @@ class PlannerNode(BrainNode):
                 plan_markers(command.plan, command.plan_std, dt_s, stamp, self.frame_id, command.cost, command.surprise)
             )
             self.block_pub.publish(array_to_msg(self.actor.memory.last_actions(1)[0]))
-        self.tick_ms = (time.perf_counter() - start) * 1e3
+
+    def watchdog(self) -> None:
+        """Send the stop command while no fresh camera image has come (none yet, or too old)."""
+        if self.actor is None:
+            return
+        fault, detail = self.actor.guard.image_fault(self.now_s())
+        if fault is not StopReason.NONE:
+            self.send(self.actor.stop(fault, detail))
+
+    def send(self, command: BrainCommand) -> None:
+        """Publish `command` and count it (stops, errors) for the diagnostics."""
+        self.publish_command(command)
+        self.ticks += 1
+        self.last = command
+        if command.stopped:
+            self.stops += 1
+            if command.is_error:
+                self.errors += 1
+                self.diagnose(ERROR, f"stop: {command.reason.value} {command.detail}".strip(), **self.stats())
 
     def publish_command(self, command: BrainCommand) -> None:
         if self.twist:
@@ -232,29 +253,29 @@ class PlannerNode(BrainNode):
     def _reset_stats(self) -> None:
         self.ticks = self.stops = self.errors = 0
         self.started_s = time.monotonic()
-        self.latest_stamp_s = 0.0
         self.cost = float("nan")
-        self.tick_ms = 0.0
         self.last: BrainCommand | None = None
-        self.latencies_ms.clear()
+        for latencies in self.reaction_ms.values():
+            latencies.clear()
         self.planning_ms.clear()
 
     def stats(self) -> dict[str, Any]:
-        """Measured since activation: rate_hz, latency (camera stamp to command) and planning time percentiles."""
+        """Measured since activation: rate_hz (commands per second), reaction latency (camera stamp to
+        the command from that image: all, replanning and queued ticks) and planning time percentiles."""
         elapsed = max(time.monotonic() - self.started_s, 1e-9)
-        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.full(1, np.nan)
-        plan = np.asarray(self.planning_ms) if self.planning_ms else np.full(1, np.nan)
-        return {
+        reactions = {"": [ms for kind in REACTION_KINDS for ms in self.reaction_ms[kind]]}
+        reactions.update({f"_{kind}": list(self.reaction_ms[kind]) for kind in REACTION_KINDS})
+        numbers = {
             "rate_hz": self.ticks / elapsed if self.active else 0.0,
             "ticks": self.ticks,
             "plans": len(self.planning_ms),
             "stops": self.stops,
             "errors": self.errors,
-            "latency_ms_p50": float(np.percentile(lat, 50)),
-            "latency_ms_p99": float(np.percentile(lat, 99)),
-            "planning_ms_p50": float(np.percentile(plan, 50)),
-            "planning_ms_p99": float(np.percentile(plan, 99)),
-            "tick_ms": self.tick_ms,
+        }
+        for suffix, latencies in reactions.items():
+            numbers.update(percentiles(f"latency{suffix}_ms", latencies))
+        numbers.update(percentiles("planning_ms", self.planning_ms))
+        return numbers | {
             "cost": self.cost,
             "backend": self.actor.backend if self.actor else "none",
             "method": self.actor.settings.method if self.actor else "none",

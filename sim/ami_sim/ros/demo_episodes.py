@@ -7,6 +7,7 @@ other processes, already started.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ STARTUP_TIMEOUT_S = 180.0
 RESET_TIMEOUT_S = 60.0
 DIAGNOSTICS_SETTLE_S = 1.2
 """After the last episode, the planner's next diagnostics (1 Hz) cover it."""
+LATENCIES = ("latency", "latency_replan", "latency_queued", "planning")
 PLANNER_NUMBERS = {"control_hz": "rate_hz"} | {
-    key: key for key in ("latency_ms_p50", "latency_ms_p99", "planning_ms_p50", "planning_ms_p99")
+    f"{name}_ms_{q}": f"{name}_ms_{q}" for name in LATENCIES for q in ("p50", "p99")
 }
-"""Summary entries from the planner's diagnostics: summary name -> diagnostic key."""
+"""Summary entries from the planner's diagnostics: summary name -> diagnostic key. latency: camera
+stamp to the command computed from that image (replan: ticks that planned, queued: the others)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
         while time.monotonic() < end:
             spin_once(0.05)
     planner = diagnostics.latest("/planner") or NodeDiagnostics("/planner", 0, "")
+    perception = diagnostics.latest("/perception") or NodeDiagnostics("/perception", 0, "")
     plan_ms = planner.number("planning_ms_p50") or 0.0
     result = recorder.result(plan.env, "brain over ROS 2", protocol, plan.seed, plan_ms)
     sim = make_env(plan.env)
@@ -89,9 +93,16 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
         **result.to_dict(),
         "step_budget": protocol.step_budget,
         "steps": [record.steps for record in result.records],
-        **{name: planner.number(key) for name, key in PLANNER_NUMBERS.items()},
+        "late_steps": [trace.late_steps for trace in recorder.episodes.values()],
+        **{name: _finite(planner.number(key)) for name, key in PLANNER_NUMBERS.items()},
+        **{f"encode_ms_{q}": _finite(perception.number(f"encode_ms_{q}")) for q in ("p50", "p99")},
         "planner_errors": int(planner.number("errors") or 0),
         "backend": planner.values.get("backend"),
         "method": planner.values.get("method"),
         "transport": planner.values.get("rmw"),
     }
+
+
+def _finite(value: float | None) -> float | None:
+    """A diagnostic number for JSON: None when absent or NaN (nothing measured)."""
+    return value if value is not None and math.isfinite(value) else None

@@ -76,6 +76,7 @@ class EpisodeTrace:
     steps: int = 0
     success: bool = False
     done: bool = False
+    late_steps: int = 0
 
     def update(self, status: RobotStatus) -> None:
         """Take the robot's status after step `status.steps`; a step whose status was missed holds the
@@ -87,6 +88,7 @@ class EpisodeTrace:
             self.states.append(status.state)
             self.distances.append(status.distance)
         self.steps, self.success, self.done = status.steps, status.success, status.done
+        self.late_steps = status.late_steps
 
     @property
     def final_distance(self) -> float:

@@ -2,8 +2,9 @@
 
 Publishes at `rate_hz`: `camera/image` (sensor_msgs/Image rgb8, sensor-data QoS), `robot/state`
 (std_msgs/Float32MultiArray, the true low-dimensional state) and `robot/status`
-(diagnostic_msgs/DiagnosticStatus: episode, steps, success, done, goal distance; encoded by
-`ami_sim.ros.status.RobotStatus`). Takes
+(diagnostic_msgs/DiagnosticStatus: episode, steps, success, done, goal distance, late steps; encoded
+by `ami_sim.ros.status.RobotStatus`). A step is late when no command came after the previous camera
+image: the robot then acts on the older command. Takes
 `cmd_vel` (geometry_msgs/TwistStamped: linear.x, linear.y, angular.z -> action[0..2]) or
 `command` (std_msgs/Float32MultiArray) per `command_type`; a command older than
 `command_timeout_s` is replaced by the zero action (the robot's own watchdog).
@@ -59,6 +60,8 @@ class SimRobotNode(Node):
         self.success = False
         self.command = np.zeros(self.action_dim, dtype=np.float32)
         self.command_s = -np.inf
+        self.image_s = -np.inf
+        self.late_steps = 0
 
         self.image_pub = self.create_publisher(Image, "camera/image", CAMERA)
         self.state_pub = self.create_publisher(Float32MultiArray, "robot/state", LATEST)
@@ -95,7 +98,7 @@ class SimRobotNode(Node):
         self.observation, self.info = self.env.reset(
             seed=self.values["seed"] + self.episode, options={"start_state": start, "goal_state": goal}
         )
-        self.steps, self.done, self.success = 0, False, bool(self.info["success"])
+        self.steps, self.done, self.success, self.late_steps = 0, False, bool(self.info["success"]), 0
         self.command, self.command_s = np.zeros(self.action_dim, dtype=np.float32), -np.inf
         self.goal_pub.publish(numpy_to_image(self.info["goal_observation"], self.get_clock().now().to_msg(), "goal"))
         self.publish()
@@ -104,6 +107,7 @@ class SimRobotNode(Node):
     def step(self) -> None:
         if not self.done:
             fresh = time.monotonic() - self.command_s <= self.values["command_timeout_s"]
+            self.late_steps += self.command_s < self.image_s
             action = self.command if fresh else np.zeros(self.action_dim, dtype=np.float32)
             self.observation, _, _, _, self.info = self.env.step(action)
             self.steps += 1
@@ -114,6 +118,7 @@ class SimRobotNode(Node):
     def publish(self) -> None:
         stamp = self.get_clock().now().to_msg()
         self.image_pub.publish(numpy_to_image(self.observation, stamp, "camera"))
+        self.image_s = time.monotonic()
         state = np.asarray(self.info["state"], dtype=np.float32)
         self.state_pub.publish(array_to_msg(state))
         status = RobotStatus(
@@ -125,6 +130,7 @@ class SimRobotNode(Node):
             distance=float(self.raw.goal_distance(self.info["state"], self.info["goal_state"])),
             state=_vector(state),
             goal_state=_vector(self.info["goal_state"]),
+            late_steps=self.late_steps,
         )
         self.status_pub.publish(status.to_msg())
 

@@ -2,7 +2,7 @@
 
 `robot/status` is a diagnostic_msgs/DiagnosticStatus: name `sim_robot`, hardware_id the environment,
 message `running`, `done` or `success`, and the KeyValues episode, steps, success, done, distance,
-state and goal_state (vectors as comma-separated numbers), readable with `ros2 topic echo`.
+state, goal_state (vectors as comma-separated numbers) and late_steps, readable with `ros2 topic echo`.
 The `robot/reset` service is a std_srvs/Trigger whose message reads
 `episode 3: start [x, y] goal [x, y]`.
 """
@@ -35,7 +35,9 @@ def _vector(values: Sequence[float]) -> tuple[float, ...]:
 @dataclass(frozen=True)
 class RobotStatus:
     """The robot after its latest step. `episode` is -1 before the first reset; `distance` is the
-    environment's goal distance; `state` and `goal_state` are its low-dimensional states."""
+    environment's goal distance; `state` and `goal_state` are its low-dimensional states;
+    `late_steps`: steps of this episode taken before any command answered the previous camera image
+    (the brain was late, and the robot acted on an older command)."""
 
     env: str
     episode: int
@@ -45,6 +47,7 @@ class RobotStatus:
     distance: float
     state: tuple[float, ...]
     goal_state: tuple[float, ...]
+    late_steps: int = 0
 
     @property
     def message(self) -> str:
@@ -59,6 +62,7 @@ class RobotStatus:
             "distance": repr(self.distance),
             "state": ",".join(repr(x) for x in self.state),
             "goal_state": ",".join(repr(x) for x in self.goal_state),
+            "late_steps": str(self.late_steps),
         }
         return DiagnosticStatus(
             level=DiagnosticStatus.OK,
@@ -82,6 +86,7 @@ class RobotStatus:
                 distance=float(values["distance"]),
                 state=_vector(values["state"].split(",")),
                 goal_state=_vector(values["goal_state"].split(",")),
+                late_steps=int(values["late_steps"]),
             )
         except (KeyError, ValueError) as exc:
             raise RobotMessageError(f"malformed robot status {values}: {exc!r}") from None
