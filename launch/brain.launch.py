@@ -7,7 +7,9 @@ BrainSettings YAML (`settings_file`, default: the checkpoint's brain.yaml), node
 overrides); `checkpoint`, `settings_file`, `backend` and `command_type`, when given, override
 both. Each command type goes out on its own topic: `twist_topic` (TwistStamped, default cmd_vel)
 or `array_topic` (Float32MultiArray, default command). `record:=BAG` also starts the recorder,
-which writes the brain's topics into the ROS 2 bag directory BAG (MCAP). The arguments are
+which writes the brain's topics into the ROS 2 bag directory BAG (MCAP); `foxglove:=PORT` starts the
+Foxglove node, which serves them live to the Foxglove app on ws://127.0.0.1:PORT (this machine
+only; 0: any free port, named in its log). The arguments are
 declared and checked in `ami_robot.ros.launch_arguments`: a bad value stops the launch with one
 line before any node starts.
 """
@@ -17,7 +19,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
-from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, check_launch_arguments, launch_default
+from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, check_launch_arguments, foxglove_port, launch_default
 from ami_robot.ros.params import NODE_PARAMETERS, spec_names
 from launch import LaunchDescription
 
@@ -29,6 +31,7 @@ def _nodes(context):
     value = check_launch_arguments(
         {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in BRAIN_ARGUMENTS}, BRAIN_ARGUMENTS
     )
+    port = foxglove_port(value["foxglove"])
     params_file = LaunchConfiguration("params_file").perform(context)
     remappings = [
         ("camera/image", value["image_topic"]),
@@ -74,6 +77,17 @@ def _nodes(context):
                 name="recorder",
                 output="screen",
                 parameters=[{"path": value["record"]}],
+                remappings=remappings,
+            )
+        )
+    if port is not None:
+        nodes.append(
+            Node(
+                package="ami_robot",
+                executable="foxglove",
+                name="foxglove",
+                output="screen",
+                parameters=[{"port": port}],
                 remappings=remappings,
             )
         )

@@ -3,7 +3,8 @@
 Starts the `sim_robot` node (camera, state, commands, `robot/reset` service) and includes
 brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
 an episode; `goal_offset:=N step_budget:=M` set how far ahead the goals lie and the steps allowed (0: the
-protocol's); `record:=BAG` records the run into a ROS 2 bag (MCAP); `ami-robot demo` does all of
+protocol's); `record:=BAG` records the run into a ROS 2 bag (MCAP); `foxglove:=PORT` shows it live in
+Foxglove on ws://127.0.0.1:PORT; `ami-robot demo` does all of
 this without ROS 2 launch. The arguments are checked like the parameters they feed
 (`ami_robot.ros.launch_arguments`): `env:=mars` stops the launch with one line before any node starts.
 """
@@ -18,7 +19,7 @@ from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check
 from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
 
-BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "command_type", "separate_processes", "record")
+BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "command_type", "separate_processes", "record", "foxglove")
 SIM_ARGUMENTS = [
     argument_like("env", SIM_ROBOT, description="simulated environment"),
     argument_like("rate_hz", SIM_ROBOT),
@@ -65,6 +66,7 @@ def generate_launch_description() -> LaunchDescription:
             "command_type": LaunchConfiguration("command_type"),
             "separate_processes": LaunchConfiguration("separate_processes"),
             "record": LaunchConfiguration("record"),
+            "foxglove": LaunchConfiguration("foxglove"),
             "params_file": LaunchConfiguration("params_file"),
         }.items(),
     )

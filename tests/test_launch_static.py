@@ -297,6 +297,32 @@ def remappings_of(node: _Action) -> dict[str, str]:
     return dict(node.kwargs["remappings"])
 
 
+def test_foxglove_argument_adds_the_live_view_to_either_launch_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, foxglove="8765"))
+    nodes = {node.kwargs["executable"]: node.kwargs for node in group.args[0][1:]}
+    assert set(nodes) == {"brain", "foxglove"}
+    assert nodes["foxglove"]["parameters"] == [{"port": 8765}]
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS))
+    assert [node.kwargs["executable"] for node in group.args[0][1:]] == ["brain"]
+    assert "foxglove" in load_launch_file("sim.launch.py", monkeypatch).BRAIN_PASSED
+
+
+@pytest.mark.parametrize(
+    ("launch_file", "value"), [("brain.launch.py", "web"), ("brain.launch.py", "70000"), ("sim.launch.py", "-1")]
+)
+def test_a_bad_foxglove_port_stops_the_launch_before_any_node(
+    monkeypatch: pytest.MonkeyPatch, launch_file: str, value: str
+) -> None:
+    module = load_launch_file(launch_file, monkeypatch)
+    if launch_file == "brain.launch.py":
+        start, arguments = module._nodes, BRAIN_ARGUMENTS
+    else:
+        start, arguments = module._robot, module.SIM_ARGUMENTS
+    with pytest.raises(ConfigError, match=r"launch argument foxglove must be a port in 0-65535"):
+        start(launch_context(module, arguments, foxglove=value))
+
+
 @pytest.mark.parametrize("command_type", ["", "twist", "array"])
 def test_each_command_type_has_its_own_default_topic(monkeypatch: pytest.MonkeyPatch, command_type: str) -> None:
     brain = load_launch_file("brain.launch.py", monkeypatch)

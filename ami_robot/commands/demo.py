@@ -13,6 +13,8 @@ it resets the robot to start/goal pairs from held-out expert trajectories, watch
 With `--record BAG`, a recorder (`ami_robot.ros.recorder_node`) joins as one more child: the brain's
 topics go into the ROS 2 bag directory BAG (MCAP), and demo.json gets the messages per topic.
 The recorder starts first and stops last, so the bag holds the whole run and the brain's stop command.
+With `--foxglove [PORT]`, `ami_robot.ros.foxglove_node` serves the same topics live to the Foxglove app on
+ws://127.0.0.1:PORT (8765; 0: any free port, named in its log), bound to this machine only.
 
 Every child is stopped on exit, Ctrl-C included (`ami_robot.runtime.ChildProcesses`: SIGINT, then
 SIGTERM, then SIGKILL; and the kernel kills them should this process die).
@@ -29,13 +31,15 @@ from pathlib import Path
 from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
 from ami_robot.errors import ConfigError
 from ami_robot.planning.backends import BACKEND_CHOICES
+from ami_robot.ros import executables
 from ami_robot.ros.dds import apply_localhost_environment, pick_domain_id
 from ami_robot.ros.executables import BRAIN_NODES, node_command, params_dir, recorder_command
 from ami_robot.runtime import ChildExitedError, ChildProcesses, TeardownWatchdog, stop_on_signals, stop_process_groups
 from ami_sim.registry import ENV_NAMES
 
 TEARDOWN_TIMEOUT_S = 25.0
-RECORDER = "recorder"
+RECORDER, FOXGLOVE = "recorder", "foxglove"
+FOXGLOVE_HELP = "serve the brain's topics live to Foxglove on ws://127.0.0.1:PORT (default 8765; 0: any free)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,15 +63,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)")
     add("--separate-processes", action="store_true", help="run each brain node in its own process")
     add("--record", type=Path, default=None, metavar="BAG", help="also record the brain's topics into this bag")
+    add("--foxglove", type=int, nargs="?", const=executables.FOXGLOVE_PORT, metavar="PORT", help=FOXGLOVE_HELP)
 
 
 def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list[str]]:
-    """The command lines of the recorder (with --record), the simulated robot and the brain, by name."""
+    """The command lines of the recorder (--record), Foxglove view (--foxglove), simulated robot and brain, by name."""
     robot = dict(env=args.env, episodes=args.episodes, seed=args.seed, rate_hz=float(args.rate))
     robot.update(step_budget=args.budget, goal_offset=args.goal_offset)
     brain = dict(checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate))
     brain_params = args.params or params_dir() / "brain.yaml"
     commands = {RECORDER: recorder_command(args.record)} if args.record is not None else {}
+    if args.foxglove is not None:
+        commands[FOXGLOVE] = executables.foxglove_command(args.foxglove)
     commands["sim_robot"] = node_command("ami_sim.ros.robot_node", params_dir() / "sim_robot.yaml", **robot)
     for name in BRAIN_NODES if args.separate_processes else ("brain",):
         commands[name] = node_command(f"ami_robot.ros.{name}_node", brain_params, "--log-level", "warn", **brain)
@@ -84,6 +91,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--episodes must be >= 1")
     if args.record is not None and args.record.exists():
         raise ConfigError(f"{args.record} exists already; a recording never overwrites one")
+    if args.foxglove is not None and not 0 <= args.foxglove <= 65535:
+        raise ConfigError(f"--foxglove must be a port in 0-65535 (0: any free port), got {args.foxglove}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    from ami_sim.ros.demo_episodes import DemoEpisodes, drive_episodes
+    from ami_sim.ros.demo_episodes import DemoEpisodes, drive_episodes, summary_lines
     from ami_sim.ros.status import RobotMessageError
 
     plan = DemoEpisodes(args.env, args.episodes, float(args.rate), args.seed, args.goal_offset, args.budget)
@@ -113,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             for name, argv in child_commands(args, checkpoint).items():
                 children.start(name, argv)
+            if args.foxglove is not None:
+                url = executables.foxglove_url(args.foxglove) if args.foxglove else f"see {children.log(FOXGLOVE)}"
+                print(f"live view: in Foxglove, Open connection -> Foxglove WebSocket -> {url}")
             node = rclpy.create_node("ami_robot_demo")
             summary = drive_episodes(node, plan, out, check)
             node.destroy_node()
@@ -138,23 +150,8 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(summary, indent=2))
-    print(
-        f"{summary['successes']}/{summary['episodes']} goals reached; control {summary['control_hz']:.1f} Hz, "
-        f"{sum(summary['late_steps'])} late of {sum(summary['steps'])} steps over {summary['transport']}"
-    )
-    print(
-        "reaction (camera stamp to command) p50/p99: "
-        + ", ".join(
-            f"{kind} {_ms(summary[f'latency{key}_ms_p50'])}/{_ms(summary[f'latency{key}_ms_p99'])} ms"
-            for kind, key in (("all", ""), ("replanning", "_replan"), ("queued", "_queued"))
-        )
-        + f"; encode {_ms(summary['encode_ms_p50'])} ms, plan {_ms(summary['planning_ms_p50'])} ms (p50)"
-    )
+    print("\n".join(summary_lines(summary)))
     print(f"wrote {out / 'demo.mp4'}, {out / 'demo.png'}, {out / 'demo.json'}")
     if args.record is not None:
         print(f"recorded {sum(summary['recording']['messages'].values())} messages into {args.record.resolve()}")
     return 0
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"

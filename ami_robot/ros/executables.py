@@ -10,6 +10,12 @@ from pathlib import Path
 BRAIN_NODES = ("configurator", "perception", "planner", "memory")
 """The brain's nodes; each runs alone as `ami_robot.ros.<name>_node`, all together as `ami_robot.ros.brain_node`."""
 
+FOXGLOVE_HOST = "127.0.0.1"
+"""The only address the Foxglove live view (`ami_robot.ros.foxglove_node`) binds: nothing leaves this machine."""
+
+FOXGLOVE_PORT = 8765
+"""Default port of the Foxglove live view (Foxglove's usual one)."""
+
 
 def params_dir() -> Path:
     """launch/params of the checkout this code runs from (an editable install), else
@@ -34,3 +40,13 @@ def node_command(
 def recorder_command(bag: Path) -> list[str]:
     """The recorder node's command line: the brain's topics into the new bag directory `bag`."""
     return [sys.executable, "-m", "ami_robot.ros.recorder_node", "--ros-args", "-p", f"path:={bag.resolve()}"]
+
+
+def foxglove_command(port: int) -> list[str]:
+    """The Foxglove node's command line: the brain's topics live on ws://127.0.0.1:`port` (0: any free port)."""
+    return [sys.executable, "-m", "ami_robot.ros.foxglove_node", "--ros-args", "-p", f"port:={port}"]
+
+
+def foxglove_url(port: int) -> str:
+    """Where Foxglove finds the live view served on `port` (Open connection -> Foxglove WebSocket)."""
+    return f"ws://{FOXGLOVE_HOST}:{port}"

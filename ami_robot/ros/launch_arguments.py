@@ -51,6 +51,7 @@ BRAIN_ARGUMENTS: list[P.ParameterSpec] = [
         "autostart", True, "configure and activate the nodes at start (false: leave them to a lifecycle manager)"
     ),
     P.ParameterSpec("record", "", "record the brain's topics into this new bag directory (MCAP; empty: no recording)"),
+    P.ParameterSpec("foxglove", "", "show the brain's topics live in Foxglove on ws://127.0.0.1:PORT (empty: off)"),
 ]
 """Arguments of brain.launch.py (besides `params_file`)."""
 
@@ -78,6 +79,24 @@ def check_launch_arguments(texts: dict[str, str], specs: list[P.ParameterSpec]) 
     return values
 
 
+def foxglove_port(text: str) -> int | None:
+    """The port of the `foxglove` launch argument: None when empty (no live view), else 0-65535;
+    raises ConfigError with one line naming the argument."""
+    if not text.strip():
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"launch argument foxglove must be a port in 0-65535 (empty: no live view), got {text!r}")
+    return port
+
+
+TEXT_CHECKS = {"foxglove": foxglove_port}
+"""Text arguments with a format of their own: the check that raises ConfigError for a bad one."""
+
+
 def _parse(spec: P.ParameterSpec, text: str) -> Any:
     if isinstance(spec.default, bool):
         if text.lower() not in BOOLEANS:
@@ -91,4 +110,6 @@ def _parse(spec: P.ParameterSpec, text: str) -> Any:
             raise ConfigError(
                 f"launch argument {spec.name} must be a{'n integer' if kind is int else ' number'}, got {text!r}"
             ) from None
+    if spec.name in TEXT_CHECKS:
+        TEXT_CHECKS[spec.name](text)
     return text

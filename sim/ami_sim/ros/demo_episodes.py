@@ -103,6 +103,24 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
     }
 
 
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary of `drive_episodes` in two lines for a terminal."""
+    latencies = ", ".join(
+        f"{kind} {_ms(summary[f'latency{key}_ms_p50'])}/{_ms(summary[f'latency{key}_ms_p99'])} ms"
+        for kind, key in (("all", ""), ("replanning", "_replan"), ("queued", "_queued"))
+    )
+    return [
+        f"{summary['successes']}/{summary['episodes']} goals reached; control {_ms(summary['control_hz'])} Hz, "
+        f"{sum(summary['late_steps'])} late of {sum(summary['steps'])} steps over {summary['transport']}",
+        f"reaction (camera stamp to command) p50/p99: {latencies}; "
+        f"encode {_ms(summary['encode_ms_p50'])} ms, plan {_ms(summary['planning_ms_p50'])} ms (p50)",
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def _finite(value: float | None) -> float | None:
     """A diagnostic number for JSON: None when absent or NaN (nothing measured)."""
     return value if value is not None and math.isfinite(value) else None
