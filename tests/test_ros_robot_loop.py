@@ -203,6 +203,7 @@ def test_a_brain_trained_on_the_recording_reaches_goals(teleoperated_bag: Path, 
     checkpoint, metrics_path = tmp_path / "ckpt", tmp_path / "train.json"
     args = ["--bag", str(teleoperated_bag), "--image-topic", IMAGE_TOPIC, "--action-topic", ACTION_TOPIC]
     args += ["--twist-fields", TWIST_FIELDS, "--bag-image-size", "32", "--data", str(tmp_path / "data")]
+    args += ["--action-alignment", "answer"]  # the teleoperation answers each image
     args += ["--out", str(checkpoint), "--config", str(recipe), "--json", str(metrics_path), "--no-progress"]
     result = cli("train", *args, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout_s=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -99,6 +99,22 @@ def test_gap_splits_episodes_and_stale_command_is_zero(tmp_path: Path) -> None:
     np.testing.assert_allclose(episodes[1].actions[:, 0], [0.0, 2.0])  # the 2.0 command arrives after frame 2000 ms
 
 
+def test_answer_alignment_gives_each_frame_the_command_that_answered_it() -> None:
+    """A controller that answers each image 30 ms after it: "hold" pairs frame t with the answer to
+    frame t-1, "answer" with its own."""
+    from ami_robot.data.bags import _episodes_from_streams
+
+    frames = [(t * 100_000_000, _frame(t, 8)) for t in range(5)]
+    commands = [(t * 100_000_000 + 30_000_000, np.array([float(t)], np.float32)) for t in range(5)]
+    base = dict(image_topic="/img", action_topic="/cmd", image_size=8)
+    (answered,) = _episodes_from_streams(frames, commands, BagImportConfig(**base, action_alignment="answer"))
+    np.testing.assert_allclose(answered.actions[:, 0], [0.0, 1.0, 2.0, 3.0])
+    (held,) = _episodes_from_streams(frames, commands, BagImportConfig(**base))
+    np.testing.assert_allclose(held.actions[:, 0], [0.0, 1.0, 2.0])  # frame 0 has no command yet: dropped
+    with pytest.raises(BagImportError, match="action_alignment"):
+        BagImportConfig(**base, action_alignment="late")
+
+
 def test_missing_topic_is_named(tmp_path: Path) -> None:
     _write_bag(tmp_path / "bag", StoragePlugin.MCAP, n_frames=3)
     with pytest.raises(BagImportError, match="/nope"):

@@ -20,6 +20,7 @@ from ami_robot.errors import ConfigError, DataError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ami_robot.config import choices_of
+    from ami_robot.data.bags import ACTION_ALIGNMENTS
     from ami_robot.training.config import TrainConfig
 
     parser.add_argument(
@@ -56,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--twist-fields", default="linear.x,angular.z", help="Twist fields forming the action (comma separated)"
     )
     bag.add_argument("--bag-image-size", type=int, default=64, help="side of the square images written to the dataset")
+    bag.add_argument(
+        "--action-alignment",
+        choices=ACTION_ALIGNMENTS,
+        default="hold",
+        help="which command moved the robot from frame t to t+1: hold, the last at or before frame t (a controller "
+        "on its own clock); answer, the last before frame t+1 (a controller that answers each image, like the brain)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                     action_topic=args.action_topic,
                     twist_fields=tuple(args.twist_fields.split(",")),
                     image_size=args.bag_image_size,
+                    action_alignment=args.action_alignment,
                 ),
             )
         except (BagImportError, FileNotFoundError) as exc:

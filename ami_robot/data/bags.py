@@ -3,10 +3,18 @@
 Frames come from an image topic (sensor_msgs/msg/Image: rgb8, bgr8, rgba8, bgra8, mono8; or
 sensor_msgs/msg/CompressedImage), actions from a command topic (geometry_msgs/msg/TwistStamped
 or Twist: the chosen `twist_fields`; std_msgs/msg/Float32MultiArray or Float64MultiArray: all
-of `data`). Alignment is zero-order hold: actions[t] is the last command received at or before
-frame t, the command in effect while the robot moved from frame t to frame t+1. Frames before
-the first command are dropped; a command older than `command_timeout_s` counts as zero (the
-robot's base stops); a gap between frames longer than `max_frame_gap_s` starts a new episode.
+of `data`). actions[t] is the command that moved the robot from frame t to frame t+1, found by
+`action_alignment`:
+
+    hold     the last command at or before frame t: a controller that runs on its own clock
+             (a joystick, a planner on a timer), whose command is in effect when a frame is taken
+    answer   the last command before frame t+1: a controller that answers each image (the brain,
+             `ami_sim.ros.teleop_node`), whose answer to frame t comes after it; "hold" would
+             give it the previous frame's answer, one frame late
+
+Frames before the first command are dropped; a command older than `command_timeout_s` (at the
+time it is looked up) counts as zero (the robot's base stops); a gap between frames longer than
+`max_frame_gap_s` starts a new episode.
 
 A real robot records no true low-dimensional state, so episodes from bags have states of width
 0 (shape (T+1, 0)); training skips the state probe for them.
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,6 +35,10 @@ from ami_robot.perception import resize_uint8
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TWIST_TYPES = ("geometry_msgs/msg/TwistStamped", "geometry_msgs/msg/Twist")
 ARRAY_TYPES = ("std_msgs/msg/Float32MultiArray", "std_msgs/msg/Float64MultiArray")
+
+
+ActionAlignment = Literal["hold", "answer"]
+ACTION_ALIGNMENTS: tuple[ActionAlignment, ...] = ("hold", "answer")
 
 
 class BagImportError(ValueError):
@@ -43,6 +55,13 @@ class BagImportConfig:
     command_timeout_s: float = 0.5
     max_frame_gap_s: float = 1.0
     min_episode_frames: int = 2
+    action_alignment: ActionAlignment = "hold"
+
+    def __post_init__(self) -> None:
+        if self.action_alignment not in ACTION_ALIGNMENTS:
+            raise BagImportError(
+                f"action_alignment must be one of {', '.join(ACTION_ALIGNMENTS)}, got {self.action_alignment!r}"
+            )
 
 
 def _stamp_ns(message: Any, receive_ns: int) -> int:
@@ -145,9 +164,12 @@ def _episodes_from_streams(
     if len(action_dims) != 1:
         raise BagImportError(f"commands on {config.action_topic!r} have varying lengths {sorted(action_dims)}")
     command_values = np.stack([a for _, a in commands])
-    latest = np.searchsorted(command_ns, frame_ns, side="right") - 1
+    lookup_ns = frame_ns.copy()  # when frame t's action is looked up: "hold", at frame t
+    if config.action_alignment == "answer":  # just before frame t+1 (the last frame's action is never used)
+        lookup_ns[:-1] = frame_ns[1:] - 1
+    latest = np.searchsorted(command_ns, lookup_ns, side="right") - 1
     actions = command_values[np.clip(latest, 0, None)].copy()
-    age_s = (frame_ns - command_ns[np.clip(latest, 0, None)]) / 1e9
+    age_s = (lookup_ns - command_ns[np.clip(latest, 0, None)]) / 1e9
     actions[age_s > config.command_timeout_s] = 0.0
     usable = latest >= 0
     new_episode = np.r_[True, np.diff(frame_ns) / 1e9 > config.max_frame_gap_s]
