@@ -151,3 +151,32 @@ def test_an_unavailable_backend_falls_back_keeping_every_other_setting(
     )
     planner.report()
     assert planner.diagnosed[-1] == (OK, "controlling"), "no fallback, no warning"
+
+
+def test_in_the_brain_process_perception_hands_each_latent_to_the_planner(checkpoint: Path) -> None:
+    """`brain` executable: the planner answers an image inside the perception node's callback, with
+    no subscription to brain/latent of its own (nothing spins here)."""
+    from ami_robot.ros.brain_node import BrainNodes
+    from ami_robot.ros.conversions import numpy_to_image
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = [Parameter("checkpoint", value=str(checkpoint)), Parameter("safety.deadline_s", value=5.0)]
+    wiring = BrainNodes(context=context, parameter_overrides=overrides)
+    _, make_perception, make_planner, _ = wiring.factories()
+    perception, planner = make_perception(), make_planner()
+    try:
+        for node in (perception, planner):
+            node.trigger_configure()
+            node.trigger_activate()
+        assert all(sub.topic_name != "/brain/latent" for sub in planner.subs)
+        planner.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
+        size = planner.actor.model.image_size
+        image = numpy_to_image(np.zeros((size, size, 3), np.uint8), planner.get_clock().now().to_msg())
+        perception.on_image(image)
+        assert planner.ticks == 1 and not planner.last.stopped, planner.last
+        assert len(planner.reaction_ms["replan"]) == 1
+    finally:
+        planner.destroy_node()
+        perception.destroy_node()
+        rclpy.shutdown(context=context)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 from rcl_interfaces.msg import ParameterEvent
 from sensor_msgs.msg import Image
@@ -33,6 +34,9 @@ class PerceptionNode(BrainNode):
         super().__init__("perception", P.PERCEPTION, **kwargs)
         self.encoder: LatentEncoder | None = None
         self.received = self.rejected = 0
+        self.latent_listeners: list[Callable[[Image], None]] = []
+        """Called with each latent message right after it is published: the planner, when it shares
+        this process (`ami_robot.ros.brain_node`), takes it there without a trip through DDS."""
         self.encode_ms: deque[float] = deque(maxlen=STATS_WINDOW)
 
     def on_configure(self, state):
@@ -58,8 +62,11 @@ class PerceptionNode(BrainNode):
             self.rejected += 1
             self.diagnose(WARN, f"camera image rejected: {exc}", rejected=self.rejected)
             return
-        self.latent_pub.publish(latent_to_msg(z, msg.header))
+        latent = latent_to_msg(z, msg.header)
+        self.latent_pub.publish(latent)
         self.encode_ms.append((time.perf_counter() - start) * 1e3)
+        for listener in self.latent_listeners:
+            listener(latent)
 
     def on_settings(self, msg: ParameterEvent) -> None:
         checkpoint = self.follow_checkpoint(event_to_settings(msg))

@@ -63,8 +63,12 @@ REACTION_KINDS = ("replan", "queued")
 
 
 class PlannerNode(BrainNode):
-    def __init__(self, **kwargs) -> None:
+    """`latent_topic`: take latents from `brain/latent` (False: only from `on_latent` calls, as the
+    perception node in the same process makes them)."""
+
+    def __init__(self, latent_topic: bool = True, **kwargs) -> None:
         super().__init__("planner", P.PLANNER, **kwargs)
+        self.latent_topic = latent_topic
         self.actor: Actor | None = None
         self.goal_msg: Image | None = None
         self.configured_settings: dict[str, Any] = {}
@@ -104,10 +108,11 @@ class PlannerNode(BrainNode):
         self.markers_pub = self.create_publisher(MarkerArray, "brain/plan/markers", EVENTS)
         self.block_pub = self.create_publisher(Float32MultiArray, "brain/action_block", EVENTS)
         self.subs = [
-            self.create_subscription(Image, "brain/latent", self.on_latent, LATEST),
             self.create_subscription(Image, "brain/goal_latent", self.on_goal, LATCHED),
             self.create_subscription(ParameterEvent, "brain/settings", self.on_settings, LATCHED),
         ]
+        if self.latent_topic:
+            self.subs.append(self.create_subscription(Image, "brain/latent", self.on_latent, LATEST))
         self.status_timer = self.create_timer(1.0, self.report)
         return SUCCESS
 
