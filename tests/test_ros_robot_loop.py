@@ -195,7 +195,7 @@ def test_train_on_a_bag_without_the_command_topic_fails_naming_the_topics(
     assert not (tmp_path / "ckpt" / "config.json").exists()
 
 
-@pytest.mark.long  # 4 min on a quiet 2-core machine; 13-14/24 goals (p = 0.03-0.07 against random) miss its p < 0.01 bar
+@pytest.mark.long  # 4 min on a quiet 2-core machine; 13-14/24 goals (p = 0.03-0.07 vs random) miss its p < 0.01 bar
 def test_a_brain_trained_on_the_recording_reaches_goals(teleoperated_bag: Path, tmp_path: Path) -> None:
     started = time.monotonic()
     recipe = tmp_path / "tiny.yaml"

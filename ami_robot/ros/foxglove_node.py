@@ -24,10 +24,10 @@ from typing import Any
 
 import foxglove
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile
 
 from ami_robot.errors import ConfigError
 from ami_robot.ros import params as P
+from ami_robot.ros import qos
 from ami_robot.ros.executables import FOXGLOVE_HOST, FOXGLOVE_PORT, foxglove_url
 from ami_robot.ros.recorder_node import BRAIN_TOPICS, type_name
 from ami_robot.ros.runtime import serve
@@ -55,16 +55,6 @@ def ros2msg_schema(message_type: str, typestore: Any = None) -> foxglove.Schema:
         typestore = get_typestore(Stores.ROS2_KILTED)
     text, _ = typestore.generate_msgdef(message_type, ros_version=2)
     return foxglove.Schema(name=message_type, encoding="ros2msg", data=text.encode())
-
-
-def viewing_qos(offered: QoSProfile) -> QoSProfile:
-    """A subscription that matches a publisher offering `offered` (latched topics deliver their last message)."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=SUBSCRIPTION_DEPTH,
-        reliability=offered.reliability,
-        durability=offered.durability,
-    )
 
 
 class FoxgloveNode(Node):
@@ -109,7 +99,7 @@ class FoxgloveNode(Node):
                 message_type,
                 name,
                 lambda data, channel=channel: channel.log(data, log_time=clock.now().nanoseconds),
-                viewing_qos(offered),
+                qos.matching(offered, SUBSCRIPTION_DEPTH),
                 raw=True,
             )
         self.get_logger().info(

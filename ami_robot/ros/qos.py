@@ -28,3 +28,11 @@ LATCHED = QoSProfile(
 
 EVENTS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Diagnostics, success reports, plans."""
+
+
+def matching(offered: QoSProfile, depth: int) -> QoSProfile:
+    """A subscription that matches a publisher offering `offered` (its reliability and durability:
+    latched topics deliver their last message) and keeps the last `depth` messages."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=offered.reliability, durability=offered.durability
+    )

@@ -25,7 +25,7 @@ from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterEvent
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float32MultiArray
 from visualization_msgs.msg import MarkerArray
@@ -33,6 +33,7 @@ from visualization_msgs.msg import MarkerArray
 from ami_robot.data.bag_writer import BagWriter, RecordingStats, TopicInfo
 from ami_robot.errors import ConfigError
 from ami_robot.ros import params as P
+from ami_robot.ros import qos
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import serve
 
@@ -78,16 +79,6 @@ def message_class(name: str) -> type:
     return getattr(importlib.import_module(f"{package}.{kind}"), message)
 
 
-def recording_qos(offered: QoSProfile) -> QoSProfile:
-    """A subscription that matches a publisher offering `offered`, keeping `SUBSCRIPTION_DEPTH` messages."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=SUBSCRIPTION_DEPTH,
-        reliability=offered.reliability,
-        durability=offered.durability,
-    )
-
-
 class RecorderNode(Node):
     """Records topics into the bag at parameter `path`; `stats` holds the counts once destroyed."""
 
@@ -130,7 +121,7 @@ class RecorderNode(Node):
             message_type,
             name,
             lambda data: self.writer.put(info, clock.now().nanoseconds, data),
-            recording_qos(offered),
+            qos.matching(offered, SUBSCRIPTION_DEPTH),
             raw=True,
         )
 
