@@ -202,24 +202,11 @@ class CpuRollout final : public RolloutCost {
       std::copy(z0_.begin(), z0_.end(), w.x.data() + static_cast<size_t>(r) * ld_x_);
       if (cost) cost[r0 + r] = action_cost(actions + (r0 + r) * HA, H, A, c, prev);
     }
-    const int last = static_cast<int>(layers_.size()) - 1;
     for (int t = 0; t < H; ++t) {
       for (int r = 0; r < rows; ++r) {
         std::copy_n(actions + (r0 + r) * HA + static_cast<size_t>(t) * A, A, w.x.data() + static_cast<size_t>(r) * ld_x_ + k * D);
       }
-      const float* in = w.x.data();
-      int ld_in = ld_x_;
-      float* bufs[2] = {w.h0.data(), w.h1.data()};
-      for (int l = 0; l < last; ++l) {
-        const PackedLayer& L = layers_[l];
-        float* o = bufs[l % 2];
-        k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), o, ld_h_);
-        k_.layer_norm_act(o, ld_h_, rows_pad, L.out, L.gamma, L.beta, m.ln_eps, static_cast<int>(m.activation));
-        in = o;
-        ld_in = ld_h_;
-      }
-      const PackedLayer& L = layers_[last];
-      k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), w.out.data(), ld_h_);
+      forward(w, layers_, w.x.data(), rows_pad, m.ln_eps, static_cast<int>(m.activation));
       const bool final_step = t == H - 1;
       for (int r = 0; r < rows; ++r) {
         float* x = w.x.data() + static_cast<size_t>(r) * ld_x_;
@@ -260,26 +247,32 @@ class CpuRollout final : public RolloutCost {
   // ld_x_), while the tile is still in cache; overwrites w.h0, w.h1 and w.out.
   const float* embed_latents(Workspace& w, const float* z, int rows_pad) {
     const CriticModel& critic = p_.cost.critic;
-    const int last = static_cast<int>(critic_layers_.size()) - 1;
-    const float* in = z;
+    forward(w, critic_layers_, z, rows_pad, critic.ln_eps, static_cast<int>(critic.activation));
+    return w.out.data();
+  }
+
+  // One MLP on rows_pad rows of x (stride ld_x_): hidden layers (GEMM + bias, LayerNorm when the
+  // layer has one, activation) through w.h0/w.h1, the output layer into w.out (stride ld_h_).
+  void forward(Workspace& w, const std::vector<PackedLayer>& layers, const float* x, int rows_pad, float ln_eps,
+               int activation) {
+    const int last = static_cast<int>(layers.size()) - 1;
+    const float* in = x;
     int ld_in = ld_x_;
     float* bufs[2] = {w.h0.data(), w.h1.data()};
     for (int l = 0; l < last; ++l) {
-      const PackedLayer& L = critic_layers_[l];
+      const PackedLayer& L = layers[l];
       float* o = bufs[l % 2];
       k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), o, ld_h_);
-      const int activation = static_cast<int>(critic.activation);
       if (L.gamma != nullptr) {
-        k_.layer_norm_act(o, ld_h_, rows_pad, L.out, L.gamma, L.beta, critic.ln_eps, activation);
+        k_.layer_norm_act(o, ld_h_, rows_pad, L.out, L.gamma, L.beta, ln_eps, activation);
       } else {
         k_.act(o, ld_h_, rows_pad, L.out, activation);
       }
       in = o;
       ld_in = ld_h_;
     }
-    const PackedLayer& L = critic_layers_[last];
+    const PackedLayer& L = layers[last];
     k_.gemm_bias(in, ld_in, rows_pad, L.in, L.weight.data(), L.out_pad, L.bias.data(), w.out.data(), ld_h_);
-    return w.out.data();
   }
 
   static constexpr int kChunkPanels = 8;
