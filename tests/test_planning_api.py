@@ -415,7 +415,7 @@ def test_mppi_weighs_every_sample_by_its_normalised_cost_and_keeps_its_std():
     cost = torch.tensor([0.0, 1.0, float("inf")])  # finite costs spread (std) 0.5; the last weighs nothing
     order = torch.arange(3)
     mean, std = torch.zeros(1, 1), torch.ones(1, 1)
-    config = PlannerConfig(samples=3, elites=1, temperature=1.0, min_std=0.05)
+    config = PlannerConfig(samples=3, elites=1, temperature=1.0, min_std=0.05, std_decay=1.0)
     w = torch.tensor([1.0, float(np.exp(-2.0)), 0.0]) / (1.0 + float(np.exp(-2.0)))
     assert torch.allclose(mppi_weights(mean, std, samples, cost, cost[0], config), w)
     # dimensionless temperature: the same weights at any cost scale

@@ -24,6 +24,8 @@ def test_bench_writes_timing_and_quality_records(tmp_path, monkeypatch):
         "--no-compile",
         "--pairs",
         "3",
+        "--seeds",
+        "2",
         "--json",
         str(out),
     ]
@@ -45,28 +47,40 @@ def test_bench_writes_timing_and_quality_records(tmp_path, monkeypatch):
 
     quality = report["quality"]
     methods = [*bench.QUALITY_METHODS, bench.CLASSIC_MPPI]
-    assert [(q["pair"], q["method"]) for q in quality] == [(p, m) for p in range(3) for m in methods]
+    assert [(q["pair"], q["seed"], q["method"]) for q in quality] == [
+        (p, s, m) for p in range(3) for s in range(2) for m in methods
+    ]
     for q in quality:
-        same_pair = [o["cost"] for o in quality if o["pair"] == q["pair"]]
-        assert q["best_cost"] == min(same_pair) and q["nothing_cost"] > 0
+        same_draw = [o["cost"] for o in quality if (o["pair"], o["seed"]) == (q["pair"], q["seed"])]
+        assert q["best_cost"] == min(same_draw) and q["nothing_cost"] > 0
         assert len(q["std_mean"]) == len(q["std_min"]) == TINY.iterations
     mppi = [q for q in quality if q["method"] == "mppi"]
-    assert all(q["std_min"] == [1.0, 1.0] for q in mppi)  # fixed exploration std: init_std, never refit
+    assert all(q["std_min"] == [1.0, 0.8] for q in mppi)  # exploration std init_std * std_decay^i, never refit
     summary = {row["method"]: row for row in report["quality_summary"]}
-    assert set(summary) == set(methods) and all(row["pairs"] == 3 for row in summary.values())
-    assert sum(row["best_on"] for row in summary.values()) >= 3
+    assert set(summary) == set(methods) and all((row["pairs"], row["plans"]) == (3, 6) for row in summary.values())
+    assert sum(row["best_on"] for row in summary.values()) >= 6
+    classic = summary[bench.CLASSIC_MPPI]
+    assert classic["pairs_at_or_below_classic"] == 3 and classic["mean_vs_classic"] == 0.0
+    for method, row in summary.items():
+        per_pair = [
+            np.mean([q["cost"] for q in quality if (q["method"], q["pair"]) == (method, p)])
+            - np.mean([q["cost"] for q in quality if (q["method"], q["pair"]) == (bench.CLASSIC_MPPI, p)])
+            for p in range(3)
+        ]
+        assert row["pairs_at_or_below_classic"] == sum(d <= 0 for d in per_pair)
+        assert abs(row["mean_vs_classic"] - np.mean(per_pair)) <= 1e-6 * max(1.0, abs(row["mean_cost"]))
 
 
 def test_classic_mppi_baseline_matches_the_normalised_mppi_where_they_coincide():
     """With temperatures far above the costs' spread, both MPPIs weigh samples by the control-cost
-    term alone (Williams et al.'s gamma = lambda, control_cost_weight 1): same noise, same plan."""
+    term alone (Williams et al.'s gamma = lambda, control_cost_weight 1) at a fixed std: same noise, same plan."""
     import dataclasses
 
     from ami_robot.planning import MPPIPlanner
     from ami_robot.planning.backends.torch_backend import TorchBackend
 
     module, dynamics, config = bench._problem(TINY)
-    config = dataclasses.replace(config, temperature=1e6, control_cost_weight=1.0)
+    config = dataclasses.replace(config, temperature=1e6, control_cost_weight=1.0, std_decay=1.0)
     planner = MPPIPlanner(dynamics, config, backend="reference")
     classic = TorchBackend(module, config, config.action_limits(TINY.action_dim), "mppi")
     z0, goal = bench._start_and_goal(TINY, 1)
@@ -100,3 +114,8 @@ def test_graph_baseline_plan_runs_on_cpu_with_the_shared_update(monkeypatch):
         actions, cost = bench._TorchPlanGraph(module, config, "mppi", "cpu")._plan()
     assert calls == [(config, "mppi")] * 2
     assert actions.shape == (3, 2) and actions.abs().max() <= 0.5 and torch.isfinite(cost)
+
+
+def test_bench_refuses_a_quality_comparison_without_noise_draws(capsys):
+    assert main(["bench", "planner", "--seeds", "0"]) == 2
+    assert "--seeds" in capsys.readouterr().err

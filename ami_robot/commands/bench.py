@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ami_robot.errors import ConfigError
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
 from ami_robot.planning.backends import cuda_unavailable_reason
 from ami_robot.planning.backends.torch_backend import TorchBackend, update_distribution
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU backend threads (0: auto)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--pairs", type=int, default=10, help="start/goal pairs of the quality comparison (0: skip it)")
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="noise draws per pair in the quality comparison (compared by their mean)"
+    )
 
 
 def _matmul_gflops(n: int, width: int, device: torch.device, seconds: float = 0.5) -> float:
@@ -299,15 +303,18 @@ def classic_mppi_cost(
 def _std_summary(std_history: Any) -> dict[str, list[float]]:
     """Per iteration: the mean and the smallest sampling std over (t, a)."""
     history = np.asarray(std_history.cpu() if isinstance(std_history, torch.Tensor) else std_history)
-    flat = history.reshape(history.shape[0], -1)
+    flat = history.reshape(history.shape[0], -1).astype(np.float64)
     return dict(std_mean=flat.mean(1).round(5).tolist(), std_min=flat.min(1).round(5).tolist())
 
 
-def quality_records(bc: BenchConfig, pairs: int, threads: int = 0, progress: bool = True) -> list[dict[str, Any]]:
-    """One record per (method, start/goal pair) of configuration `bc`: the plan's cost from a cold
-    start, the cost of doing nothing (all-zero actions), the best cost of any method on that pair,
-    the plan's wall time and its sampling std per iteration. Every method plans on the same Philox
-    noise of the pair (colored for iCEM), with the host's fastest backend."""
+def quality_records(
+    bc: BenchConfig, pairs: int, threads: int = 0, progress: bool = True, seeds: int = 1
+) -> list[dict[str, Any]]:
+    """One record per (method, start/goal pair, noise draw) of configuration `bc`: the plan's cost from
+    a cold start, the cost of doing nothing (all-zero actions), the best cost of any method on that
+    pair and draw, the plan's wall time and its sampling std per iteration. Every method plans on the
+    same Philox noise of the draw (number pair * seeds + seed; colored for iCEM), with the host's
+    fastest backend."""
     module, dynamics, base = _problem(bc)
     planners = {
         name: cls(dynamics, dataclasses.replace(base, **changes), backend="auto", threads=threads)
@@ -315,14 +322,16 @@ def quality_records(bc: BenchConfig, pairs: int, threads: int = 0, progress: boo
     }
     classic = TorchBackend(module, base, base.action_limits(bc.action_dim), "mppi")
     records: list[dict[str, Any]] = []
-    for pair in tqdm(range(pairs), desc=f"{bc.name}: quality", disable=not progress):
+    draws = [(pair, seed) for pair in range(pairs) for seed in range(seeds)]
+    for pair, seed in tqdm(draws, desc=f"{bc.name}: quality", disable=not progress):
         z0, goal = _start_and_goal(bc, pair)
         nothing = _nothing_cost(module, base, z0, goal)
+        noise_index = pair * seeds + seed
         pair_records = []
         for name, planner in planners.items():
             planner.reset()
             start = time.perf_counter()
-            result = planner.plan(z0, goal, noise=planner.sample_noise(pair))
+            result = planner.plan(z0, goal, noise=planner.sample_noise(noise_index))
             elapsed = time.perf_counter() - start
             pair_records.append(
                 dict(
@@ -334,7 +343,7 @@ def quality_records(bc: BenchConfig, pairs: int, threads: int = 0, progress: boo
                 )
             )
         start = time.perf_counter()
-        cost, std_history = classic_mppi_cost(classic, z0, goal, planners["mppi"].sample_noise(pair))
+        cost, std_history = classic_mppi_cost(classic, z0, goal, planners["mppi"].sample_noise(noise_index))
         pair_records.append(
             dict(
                 method=CLASSIC_MPPI,
@@ -345,25 +354,41 @@ def quality_records(bc: BenchConfig, pairs: int, threads: int = 0, progress: boo
             )
         )
         best = min(r["cost"] for r in pair_records)
-        records += [dict(config=bc.name, pair=pair, nothing_cost=nothing, best_cost=best, **r) for r in pair_records]
+        records += [
+            dict(config=bc.name, pair=pair, seed=seed, nothing_cost=nothing, best_cost=best, **r) for r in pair_records
+        ]
     return records
 
 
+def _mean_cost_per_pair(records: list[dict[str, Any]]) -> dict[int, float]:
+    """pair -> the mean cost of `records` (one method) over that pair's noise draws."""
+    pairs = dict.fromkeys(r["pair"] for r in records)
+    return {p: statistics.fmean(r["cost"] for r in records if r["pair"] == p) for p in pairs}
+
+
 def quality_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (config, method) over its pairs: mean cost, mean cost / cost of doing nothing, mean gap to
-    the best method's cost, pairs where it was best (ties count), median wall time of a plan."""
+    """Per (config, method) over its plans: mean cost, mean cost / cost of doing nothing, mean gap to
+    the best method's cost, plans where it was best (ties count), median wall time of a plan; and,
+    per pair (mean over its noise draws), on how many pairs it is at or below the classic MPPI, and
+    by how much on average."""
     rows = []
     for key in dict.fromkeys((r["config"], r["method"]) for r in records):
         group = [r for r in records if (r["config"], r["method"]) == key]
+        classic = _mean_cost_per_pair([r for r in records if (r["config"], r["method"]) == (key[0], CLASSIC_MPPI)])
+        mine = _mean_cost_per_pair(group)
+        vs_classic = [mine[p] - classic[p] for p in mine if p in classic]
         rows.append(
             dict(
                 config=key[0],
                 method=key[1],
-                pairs=len(group),
+                pairs=len(mine),
+                plans=len(group),
                 mean_cost=statistics.fmean(r["cost"] for r in group),
                 mean_cost_vs_nothing=statistics.fmean(r["cost"] / r["nothing_cost"] for r in group),
                 mean_gap_to_best=statistics.fmean(r["cost"] - r["best_cost"] for r in group),
                 best_on=sum(r["cost"] <= r["best_cost"] for r in group),
+                pairs_at_or_below_classic=sum(d <= 0 for d in vs_classic),
+                mean_vs_classic=statistics.fmean(vs_classic) if vs_classic else float("nan"),
                 median_ms=statistics.median(r["ms"] for r in group),
                 std_mean=[statistics.fmean(v) for v in zip(*(r["std_mean"] for r in group))],
             )
@@ -373,15 +398,16 @@ def quality_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_quality_table(summary: list[dict[str, Any]]) -> str:
     lines = [
-        "| config | method | pairs | median ms | mean cost | cost / nothing | gap to best | best on "
-        "| mean std per iteration |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| config | method | pairs | plans | median ms | mean cost | cost / nothing | gap to best | best on "
+        "| pairs <= classic | vs classic | mean std per iteration |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in summary:
         stds = " ".join(f"{v:.2f}" for v in r["std_mean"])
         lines.append(
-            f"| {r['config']} | {r['method']} | {r['pairs']} | {r['median_ms']:.1f} | {r['mean_cost']:.2f} "
-            f"| {r['mean_cost_vs_nothing']:.3f} | {r['mean_gap_to_best']:.2f} | {r['best_on']} | {stds} |"
+            f"| {r['config']} | {r['method']} | {r['pairs']} | {r['plans']} | {r['median_ms']:.1f} "
+            f"| {r['mean_cost']:.2f} | {r['mean_cost_vs_nothing']:.3f} | {r['mean_gap_to_best']:.2f} | {r['best_on']} "
+            f"| {r['pairs_at_or_below_classic']} | {r['mean_vs_classic']:+.2f} | {stds} |"
         )
     return "\n".join(lines)
 
@@ -445,6 +471,8 @@ def _cuda_unavailable() -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pairs < 0 or args.seeds < 1:
+        raise ConfigError(f"--pairs must be >= 0 and --seeds >= 1, got {args.pairs} and {args.seeds}")
     if args.device == "cuda" and _cuda_unavailable():
         print(f"no CUDA GPU: {_cuda_unavailable()}")
         return 2
@@ -457,7 +485,9 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"build: {ami_robot.build_info()}")
     records = run_benchmark(args.device, configs, args.repeats, args.threads, not args.no_compile)
-    quality = [r for name in configs for r in quality_records(BENCH_CONFIGS[name], args.pairs, args.threads)]
+    quality = [
+        r for name in configs for r in quality_records(BENCH_CONFIGS[name], args.pairs, args.threads, seeds=args.seeds)
+    ]
     for record in records:  # the timed problem is pair 0
         record["best_method_cost"] = next(
             (q["best_cost"] for q in quality if q["config"] == record["config"] and q["pair"] == 0), None

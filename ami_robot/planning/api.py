@@ -302,7 +302,7 @@ class CEMPlanner(_SamplingPlanner):
 class MPPIPlanner(_SamplingPlanner):
     """MPPI (Williams et al. 2017): each iteration moves the mean to the importance-weighted mean of
     all samples, weights exp(-(cost - min cost) / (temperature * cost spread) - control_cost_weight *
-    u^T Sigma^-1 eps), with a fixed exploration std (init_std, times std_decay per iteration), never
-    refit; `elites` is not used. See `backends.torch_backend.mppi_weights`."""
+    u^T Sigma^-1 eps), with a scheduled exploration std (init_std, times std_decay per iteration,
+    default 0.8), never refit; `elites` is not used. See `backends.torch_backend.mppi_weights`."""
 
     method = "mppi"

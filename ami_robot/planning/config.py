@@ -57,7 +57,7 @@ class PlannerConfig:
         low=0.0,
     )
     std_decay: float = setting(
-        1.0,
+        0.8,
         help="MPPI: iteration i samples with std init_std * std_decay^i, floored at min_std (1: fixed)",
         low=0.0,
         high=1.0,
