@@ -7,6 +7,8 @@
 - Supervision: `ChildProcesses` starts commands in their own process groups and stops them with
   SIGINT, then SIGTERM, then SIGKILL.
 - `TeardownWatchdog`: leaves the process should its teardown hang.
+- `yield_cpu`: lower the scheduling priority of work that must not delay the control loop
+  (recording, planning ahead).
 
 No ROS here.
 """
@@ -212,6 +214,25 @@ class TeardownWatchdog:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.cancel()
+
+
+def yield_cpu(niceness: int, whole_process: bool = False) -> None:
+    """Add `niceness` (0-19) to the calling thread's niceness, or to every thread of this process
+    (`whole_process`: threads started before, such as DDS's, included), so that it yields the CPU to
+    threads at the default priority. Linux schedules each thread by its own niceness; elsewhere the
+    process's. Lowering one's own priority needs no privilege; failures are logged, never raised."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    tasks = Path("/proc/self/task")
+    if whole_process and tasks.is_dir():
+        ids = [int(tid) for tid in os.listdir(tasks)]
+    else:
+        ids = [threading.get_native_id() if sys.platform.startswith("linux") else 0]
+    for tid in ids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+        except OSError as exc:  # a thread that has ended meanwhile, or a platform that refuses
+            logger.debug("cannot lower the priority of thread %d: %s", tid, exc)
 
 
 def configure_logging() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from model_helpers import tiny_checkpoint
 
-from ami_robot.actor import Actor
+from ami_robot.actor import Actor, BrainCommand
 from ami_robot.actor.safety import SafetyConfig, StopReason
 from ami_robot.brain import Brain, BrainPolicy
 from ami_robot.configurator import BrainSettings, Configurator
@@ -88,8 +91,10 @@ class ScriptedPlanner:
     def __init__(self, actions: np.ndarray, cost: float = 1.0, sleep_s: float = 0.0, error: Exception | None = None):
         self.actions, self.cost, self.sleep_s, self.error = actions, cost, sleep_s, error
         self.resets = 0
+        self.calls: list[tuple[np.ndarray, np.ndarray | None, str]] = []  # (z0, previous_action, thread name)
 
     def plan(self, z0, z_goal, previous_action=None) -> ScriptedResult:
+        self.calls.append((np.array(z0), previous_action, threading.current_thread().name))
         time.sleep(self.sleep_s)
         if self.error is not None:
             raise self.error
@@ -131,6 +136,93 @@ def test_frameskip_blocks_are_sent_one_action_per_tick(tmp_path: Path) -> None:
     commands = [actor.tick(0.01 * t) for t in range(4)]
     assert [c.replanned for c in commands] == [True, False, False, True]
     np.testing.assert_allclose([c.action[0] for c in commands[:3]], [0.1, 0.2, 0.3], atol=1e-6)
+
+
+def plan_ahead_actor(directory: Path, planner: ScriptedPlanner, executor: ThreadPoolExecutor | None = None) -> Actor:
+    model = load_model(tiny_checkpoint(directory, frameskip=3))
+    settings = BrainSettings(
+        checkpoint=str(directory), plan_ahead=True, safety=SafetyConfig(max_rate=1.0, deadline_s=5.0)
+    )
+    actor = Actor(model, settings, planner=planner, executor=executor)
+    actor.set_goal_latent(np.zeros(model.latent_dim))
+    return actor
+
+
+def test_plan_ahead_plans_the_next_model_step_from_the_predicted_latent(tmp_path: Path) -> None:
+    block = np.array([[0.1, 0.0, 0.2, 0.0, 0.3, 0.0], [0.0] * 6], np.float32)
+    planner = ScriptedPlanner(block)
+    actor = plan_ahead_actor(tmp_path, planner)
+    observed = [np.full(actor.model.latent_dim, float(t), np.float32) for t in range(7)]
+    commands = []
+    for t in range(7):
+        actor.observe(observed[t], 0.01 * t)
+        commands.append(actor.tick(0.01 * t))
+    queued = [(False, False)] * 2
+    assert [(c.replanned, c.prepared) for c in commands] == [
+        (True, False),
+        *queued,
+        (True, True),
+        *queued,
+        (True, True),
+    ]
+    assert [c.stopped for c in commands] == [False] * 7
+    with torch.inference_mode():
+        predicted = actor.model.predict(torch.from_numpy(observed[0])[None, None], torch.from_numpy(block[:1]))[0]
+    z0, previous, _ = planner.calls[1]  # made right after the first block was commanded
+    np.testing.assert_allclose(z0[-1], predicted.numpy(), atol=1e-6)
+    np.testing.assert_allclose(previous, block[0])
+    assert len(planner.calls) == 4, "one plan per model step, each made one step ahead"
+    np.testing.assert_allclose([c.action[0] for c in commands[3:6]], [0.1, 0.2, 0.3], atol=1e-6)
+
+
+def test_plan_ahead_runs_on_the_executor_while_images_are_answered_at_once(tmp_path: Path) -> None:
+    planner = ScriptedPlanner(np.zeros((2, 6)), sleep_s=0.2)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-ahead") as executor:
+        actor = plan_ahead_actor(tmp_path, planner, executor)
+
+        def answer(t: int) -> tuple[BrainCommand, float]:
+            actor.observe(np.zeros(actor.model.latent_dim), 0.01 * t)
+            start = time.perf_counter()
+            return actor.tick(0.01 * t), time.perf_counter() - start
+
+        holding, took_s = answer(0)
+        assert holding.reason is StopReason.FIRST_PLAN and not holding.is_error and took_s < 0.1
+        np.testing.assert_array_equal(holding.action, [0.0, 0.0])
+        time.sleep(0.3)
+        first, _ = answer(1)
+        assert first.replanned and first.prepared and not first.stopped
+        for t in (2, 3):
+            queued, took_s = answer(t)
+            assert not queued.replanned and took_s < 0.1, "queued ticks do not wait for the plan made ahead"
+        assert answer(4)[0].prepared
+        assert [thread.startswith("plan-ahead") for _, _, thread in planner.calls[:2]] == [True] * 2
+        start = time.perf_counter()
+        actor.set_goal_latent(np.ones(actor.model.latent_dim))  # drops the plan under way without waiting for it
+        holding, took_s = answer(5)
+        assert holding.reason is StopReason.FIRST_PLAN and time.perf_counter() - start < 0.1
+        time.sleep(0.7)  # the dropped plan, the planner's reset, then the new goal's first plan, in that order
+        assert planner.resets == 2, "one reset per goal"
+        z0, previous_action, _ = planner.calls[-1]  # the new goal's first plan: from the image, no block yet
+        np.testing.assert_array_equal(z0, np.zeros((1, actor.model.latent_dim)))
+        assert previous_action is None
+        assert answer(6)[0].prepared
+
+
+def test_plan_ahead_failure_stops_the_robot(tmp_path: Path) -> None:
+    planner = ScriptedPlanner(np.zeros((2, 6)))
+    actor = plan_ahead_actor(tmp_path, planner)
+    actor.observe(np.zeros(actor.model.latent_dim), 0.0)
+    actor.tick(0.0)
+    planner.error = RuntimeError("backend lost")  # too late for the plan made already
+    for t in (1, 2, 3):
+        actor.observe(np.zeros(actor.model.latent_dim), 0.01 * t)
+        assert not actor.tick(0.01 * t).stopped
+    actor.observe(np.zeros(actor.model.latent_dim), 0.04)
+    actor.tick(0.04)
+    actor.observe(np.zeros(actor.model.latent_dim), 0.05)
+    assert actor.tick(0.05).reason is StopReason.NONE
+    actor.observe(np.zeros(actor.model.latent_dim), 0.06)
+    assert actor.tick(0.06).reason is StopReason.PLANNER_FAILED
 
 
 def test_settings_and_model_switch_at_run_time(checkpoint: Path, tmp_path: Path) -> None:

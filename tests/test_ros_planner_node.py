@@ -3,6 +3,7 @@ diagnostic level a fault gets, and the backend fallback that keeps every other s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,32 @@ def test_each_image_is_answered_at_once_with_its_reaction_latency(planner: Plann
     for kind in ("", "_replan", "_queued"):
         assert 0.0 < stats[f"latency{kind}_ms_p50"] <= stats[f"latency{kind}_ms_p99"]
     assert stats["latency_replan_ms_p50"] >= stats["planning_ms_p50"], "a replanning reaction includes its plan"
+
+
+def test_planning_ahead_answers_a_model_step_with_the_plan_made_while_the_last_block_ran(
+    planner: PlannerNode,
+) -> None:
+    planner.set_parameters([Parameter("plan_ahead", value=True)])  # rebuilds the actor with it
+    assert planner.actor.settings.plan_ahead
+    planner.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
+    send_latent(planner, planner.now_s())
+    assert planner.last.reason is StopReason.FIRST_PLAN, "the robot holds while the first plan is made"
+    while planner.last.stopped:
+        assert planner.last.reason is StopReason.FIRST_PLAN and planner.ticks < 1000
+        time.sleep(0.005)
+        send_latent(planner, planner.now_s())
+    holds = planner.ticks - 1
+    frameskip = planner.actor.model.frameskip
+    for _ in range(3 * frameskip - 1):
+        send_latent(planner, planner.now_s())
+        assert not planner.last.stopped, planner.last.detail
+    stats = planner.stats()
+    assert planner.ticks == holds + 3 * frameskip and stats["plans"] == 3 and stats["stops"] == holds
+    assert not planner.reaction_ms["replan"] and len(planner.reaction_ms["prepared"]) == 3
+    assert 0.0 < stats["latency_prepared_ms_p50"] <= stats["latency_prepared_ms_p99"]
+    assert planner.actor.planning_ahead, "the next model step's plan is under way"
+    planner.trigger_deactivate()
+    assert not planner.actor.planning_ahead, "deactivating stops the robot and drops the plan made ahead"
 
 
 def test_the_watchdog_stops_the_robot_until_an_image_comes_and_when_images_stop(planner: PlannerNode) -> None:

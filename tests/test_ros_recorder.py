@@ -71,6 +71,12 @@ def node():
     rclpy.shutdown(context=context)
 
 
+def thread_niceness(pid: int, tid: str) -> int:
+    """The niceness of thread `tid` of process `pid` (field 19 of /proc/PID/task/TID/stat)."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])
+
+
 def wait_for_subscribers(publishers: list, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while any(p.get_subscription_count() == 0 for p in publishers):
@@ -89,6 +95,9 @@ def test_every_published_message_is_recorded_with_its_standard_type(node: Node, 
         surprise = node.create_publisher(Float32, "brain/surprise", EVENTS)
         diagnostics = node.create_publisher(DiagnosticArray, "/diagnostics", EVENTS)
         wait_for_subscribers([camera, goal, command, surprise, diagnostics], timeout_s=60)
+        if Path(f"/proc/{recorder.pid}/task").is_dir():  # Linux: every thread yields the CPU to the control loop
+            niceness = [thread_niceness(recorder.pid, tid) for tid in os.listdir(f"/proc/{recorder.pid}/task")]
+            assert len(niceness) > 3 and min(niceness) >= 10, niceness
         stamp = node.get_clock().now().to_msg()
         pixels = np.zeros((32, 32, 3), np.uint8)
         goal.publish(numpy_to_image(pixels, stamp))

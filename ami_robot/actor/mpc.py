@@ -3,12 +3,22 @@
 Actions: the planner searches normalised action blocks (frameskip raw actions per model step, see
 `ami_robot.world_model.model`); commands are raw robot actions. The actor replans once per model
 step and sends the block's raw actions one per control tick.
+
+Planning ahead (`BrainSettings.plan_ahead`): as soon as a block is commanded, the plan for the next
+model step starts from the latent the world model predicts after that block, while the block's
+actions go out; the next model step's image then takes that plan at once instead of waiting for a
+fresh one. The observed image feeds the plan after it (one model step of feedback delay, the price of
+answering at once when a plan takes longer than a camera period). Given an executor, the plan runs
+there, and so does the first plan toward a goal: until it is ready, each image is answered with the
+stop action (`StopReason.FIRST_PLAN`, not an error), so that no image waits for a plan. Without an
+executor (offline evaluation) every plan runs at once, with the same inputs and noise.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +27,7 @@ import torch
 
 from ami_robot.actor.safety import CommandGuard, SafeCommand, StopReason
 from ami_robot.memory import ShortTermMemory
-from ami_robot.planning import CEMPlanner, MPPIPlanner
+from ami_robot.planning import CEMPlanner, MPPIPlanner, PlanResult
 from ami_robot.world_model.model import WorldModel
 
 if TYPE_CHECKING:
@@ -31,7 +41,8 @@ class BrainCommand:
     action: raw robot command (env_action_dim,), already safe; reason: why it is a stop (NONE if not);
     plan: raw planned actions (H * frameskip, env_action_dim) or None when not replanned this tick;
     plan_std: the planner's final sampling std around `plan`, in raw action units, same shape;
-    cost: plan cost; planning_s: time spent planning this tick; surprise: see `ShortTermMemory`.
+    cost: plan cost; planning_s: the plan's computing time; surprise: see `ShortTermMemory`;
+    replanned: a new plan starts this tick; prepared: that plan was made ahead (see `plan_ahead`).
     """
 
     action: np.ndarray
@@ -43,6 +54,7 @@ class BrainCommand:
     planning_s: float = 0.0
     surprise: float | None = None
     replanned: bool = False
+    prepared: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -67,11 +79,16 @@ class Actor:
     """Receding-horizon MPC with warm start, behind the command guard.
 
     `observe(z, now_s)` with each new latent, `set_goal_latent(z_goal)`, then `tick(now_s)` once per
-    control period returns the command to send.
+    control period returns the command to send. `executor` runs the plans made ahead (one worker,
+    so that the planner's calls run one at a time, in order; None: at once).
     """
 
     def __init__(
-        self, model: WorldModel, settings: BrainSettings, planner: CEMPlanner | MPPIPlanner | None = None
+        self,
+        model: WorldModel,
+        settings: BrainSettings,
+        planner: CEMPlanner | MPPIPlanner | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.model = model
         self.settings = settings
@@ -81,6 +98,10 @@ class Actor:
         self.goal: np.ndarray | None = None
         self._latest: np.ndarray | None = None
         self._queue: deque[np.ndarray] = deque()
+        self._executor = executor
+        self._prepared: Future[PlanResult] | None = None
+        self._first_plan_surprise: float | None = None
+        self._first_plan_pending = False
 
     @property
     def backend(self) -> str:
@@ -98,6 +119,7 @@ class Actor:
     def take_over(self, previous: Actor) -> None:
         """Continue where `previous` (same robot, other settings or model) left off: the last image
         time, last command and, if the latent space is the same model's, the latest latent and goal."""
+        previous.discard_prepared()
         self.guard.last_image_s = previous.guard.last_image_s
         self.guard.last_command = previous.guard.last_command.copy()
         if previous.model is self.model:
@@ -107,12 +129,39 @@ class Actor:
 
     def reset(self) -> None:
         """Forget the plan, warm start and history (a new goal or episode)."""
+        self.discard_prepared()
         self.memory.reset()
         self._queue.clear()
-        if hasattr(self.planner, "reset"):
+        self._reset_planner()
+
+    @property
+    def planning_ahead(self) -> bool:
+        """A plan for the next model step is made or under way (see `plan_ahead`)."""
+        return self._prepared is not None
+
+    @property
+    def _plans_on_executor(self) -> bool:
+        return self._executor is not None and self.settings.plan_ahead
+
+    def discard_prepared(self) -> None:
+        """Drop the plan made ahead without waiting: one still running finishes unused (the executor
+        runs the planner's calls one at a time, in order, so the next one starts after it)."""
+        if self._prepared is not None:
+            self._prepared.cancel()
+        self._prepared, self._first_plan_pending = None, False
+
+    def _reset_planner(self) -> None:
+        """Forget the warm start and restart the noise stream, after any plan under way."""
+        if not hasattr(self.planner, "reset"):
+            return
+        if self._plans_on_executor:
+            assert self._executor is not None
+            self._executor.submit(self.planner.reset)
+        else:
             self.planner.reset()
 
     def stop(self, reason: StopReason, detail: str = "") -> BrainCommand:
+        self.discard_prepared()
         self._queue.clear()
         return self._as_command(self.guard.stop(reason, detail))
 
@@ -134,39 +183,83 @@ class Actor:
     def _replan(self) -> BrainCommand:
         if self._latest is None:
             return self.stop(StopReason.NO_IMAGE)
-        surprise = self.memory.observe(self._latest)
+        if self._prepared is None and self._plans_on_executor:
+            self._start_first_plan()
+        if self._first_plan_pending:
+            assert self._prepared is not None
+            if not self._prepared.done():
+                return self._as_command(self.guard.stop(StopReason.FIRST_PLAN))
+            surprise, self._first_plan_pending = self._first_plan_surprise, False
+        else:
+            surprise = self.memory.observe(self._latest)
         history = self.memory.latent_history(self.model.history)
-        previous = self.memory.last_actions(1)
+        prepared = self._prepared is not None
         start = time.perf_counter()
         try:
-            result = self.planner.plan(history, self.goal, previous_action=previous[0] if len(previous) else None)
+            result = self._take_prepared() if prepared else self._plan(history, self._last_block())
         except Exception as exc:
             self._queue.clear()
             return self.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
-        planning_s = time.perf_counter() - start
+        waited_s = time.perf_counter() - start
         blocks = np.asarray(result.actions, dtype=np.float32)  # (H, action_dim), normalised
         cost = float(result.cost)
         raw_plan = self.model.denormalize_actions(blocks).reshape(-1, self.model.env_action_dim)
         raw_std = self._raw_spread(getattr(result, "std", None), raw_plan.shape)
-        safe = self.guard.command(raw_plan, planning_s, cost)
+        safe = self.guard.command(raw_plan, waited_s, cost)
         if safe.stopped:
             self._queue.clear()
-            if hasattr(self.planner, "reset"):
-                self.planner.reset()
+            self._reset_planner()
         else:
             with torch.inference_mode():
                 z_next = self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(blocks[:1]))[0].numpy()
             self.memory.acted(blocks[0], z_next)
             self._queue.extend(raw_plan[1 : self.model.frameskip])
+            if self.settings.plan_ahead:
+                self._prepare(np.concatenate([history[1:], z_next[None]]), blocks[0])
         return self._as_command(
             safe,
             plan=raw_plan,
             plan_std=raw_std,
             cost=cost,
-            planning_s=planning_s,
+            planning_s=waited_s if not prepared else float(getattr(result, "elapsed_s", waited_s)),
             surprise=surprise,
             replanned=True,
+            prepared=prepared,
         )
+
+    def _last_block(self) -> np.ndarray | None:
+        previous = self.memory.last_actions(1)
+        return previous[0] if len(previous) else None
+
+    def _plan(self, history: np.ndarray, previous_block: np.ndarray | None) -> PlanResult:
+        """A plan from `history` (history, D) to the goal; the rate limit starts from `previous_block`."""
+        return self.planner.plan(history, self.goal, previous_action=previous_block)
+
+    def _prepare(self, predicted_history: np.ndarray, block: np.ndarray) -> None:
+        """Start the next model step's plan from the history the model predicts after `block`."""
+        if self._executor is None:
+            self._prepared = Future()
+            try:
+                self._prepared.set_result(self._plan(predicted_history, block))
+            except Exception as exc:
+                self._prepared.set_exception(exc)
+        else:
+            self._prepared = self._executor.submit(self._plan, predicted_history, block)
+
+    def _start_first_plan(self) -> None:
+        """Plan toward the goal from the latest image on the executor; the robot holds meanwhile, so
+        that image's history is still the one the plan starts from when it is ready."""
+        assert self._executor is not None and self._latest is not None
+        self._first_plan_surprise = self.memory.observe(self._latest)
+        history = self.memory.latent_history(self.model.history)
+        self._prepared = self._executor.submit(self._plan, history, self._last_block())
+        self._first_plan_pending = True
+
+    def _take_prepared(self) -> PlanResult:
+        """The plan made ahead (waiting for it if it is still running); raises what planning raised."""
+        prepared, self._prepared = self._prepared, None
+        assert prepared is not None
+        return prepared.result()
 
     def _raw_spread(self, std: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
         """The planner's normalised sampling std (H, action_dim) in raw action units, shaped like the raw plan."""

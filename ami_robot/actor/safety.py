@@ -40,6 +40,7 @@ class StopReason(str, enum.Enum):
     NON_FINITE = "plan has a non-finite value"
     PLANNER_FAILED = "planner raised an exception"
     INACTIVE = "control inactive"
+    FIRST_PLAN = "holding while the first plan toward the goal is made"
 
     @property
     def is_error(self) -> bool:

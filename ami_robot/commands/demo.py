@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "TwoRoom's published one is 25 steps ahead with 50 allowed)",
     )
     add("--budget", type=int, default=0, help="steps per episode (0: the evaluation protocol's)")
+    add(
+        "--plan-ahead",
+        action="store_true",
+        help="plan each model step while the previous block runs (answers at once at camera rates above 1/plan time)",
+    )
     add("--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)")
     add("--separate-processes", action="store_true", help="run each brain node in its own process")
     add("--record", type=Path, default=None, metavar="BAG", help="also record the brain's topics into this bag")
@@ -70,7 +75,9 @@ def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list
     """The command lines of the recorder (--record), Foxglove view (--foxglove), simulated robot and brain, by name."""
     robot = dict(env=args.env, episodes=args.episodes, seed=args.seed, rate_hz=float(args.rate))
     robot.update(step_budget=args.budget, goal_offset=args.goal_offset)
-    brain = dict(checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate))
+    brain = dict(
+        checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate), plan_ahead=args.plan_ahead
+    )
     brain_params = args.params or params_dir() / "brain.yaml"
     commands = {RECORDER: recorder_command(args.record)} if args.record is not None else {}
     if args.foxglove is not None:

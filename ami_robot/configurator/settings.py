@@ -47,6 +47,11 @@ class BrainSettings:
         low=0.1,
         high=1000.0,
     )
+    plan_ahead: bool = setting(
+        False,
+        help="plan the next model step from the latent predicted after the current block while its actions "
+        "go out, so the image that starts a model step is answered at once (one model step of feedback delay)",
+    )
     memory_capacity: int = setting(
         32, help="latents, actions and surprises kept in short-term memory", low=1, high=100_000
     )

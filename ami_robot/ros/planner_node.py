@@ -11,7 +11,9 @@ and the executed normalised action block on `brain/action_block`. A watchdog tim
 `control_rate_hz` sends the stop command whenever no fresh image has come (none yet, or none for
 `safety.image_timeout_s`). Every second, and at once on an error, /diagnostics reports the rate,
 the reaction latency (camera stamp to the command computed from that image; all ticks, and
-separately those that replanned and those that sent a queued action), planning time, cost and backend.
+separately those that replanned, those that took a plan made ahead (`plan_ahead`, planned on a worker
+thread while the previous block's actions went out) and those that sent a queued action), planning
+time, cost and backend.
 
 configure loads the model and builds the planner, activate starts reacting and the watchdog,
 deactivate sends the stop command and stops both. A backend this machine cannot run (`cuda`
@@ -23,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import rclpy
@@ -52,14 +55,18 @@ from ami_robot.ros.node_base import ERROR, FAILURE, OK, SUCCESS, WARN, BrainNode
 from ami_robot.ros.qos import COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import run_nodes
 from ami_robot.ros.visualization import plan_markers
+from ami_robot.runtime import yield_cpu
 from ami_robot.world_model.checkpoint import load_model
 from ami_robot.world_model.model import WorldModel
 
+PLAN_AHEAD_NICENESS = 5
+"""Added to the plan-ahead thread's niceness: the images that come while it plans are answered first."""
 CONFIGURATOR_OWNED = tuple(s.name for s in P.CONFIGURATOR if s.name in P.SETTINGS_NAMES)
 STATS_WINDOW = 10000
 """Latest ticks the latency and planning-time percentiles cover."""
-REACTION_KINDS = ("replan", "queued")
-"""Reaction latencies are kept apart for ticks that replanned and ticks that sent a queued action."""
+REACTION_KINDS = ("replan", "prepared", "queued")
+"""Reaction latencies are kept apart for ticks that planned, ticks that took a plan made ahead and
+ticks that sent a queued action."""
 
 
 class PlannerNode(BrainNode):
@@ -76,6 +83,9 @@ class PlannerNode(BrainNode):
         self.reaction_ms: dict[str, deque[float]] = {kind: deque(maxlen=STATS_WINDOW) for kind in REACTION_KINDS}
         self.planning_ms: deque[float] = deque(maxlen=STATS_WINDOW)
         self.watchdog_timer = None
+        self.plan_ahead_worker = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="plan-ahead", initializer=yield_cpu, initargs=(PLAN_AHEAD_NICENESS,)
+        )
         self._reset_stats()
         self.add_post_set_parameters_callback(self.on_parameters_set)
 
@@ -134,9 +144,17 @@ class PlannerNode(BrainNode):
         for pub in (self.command_pub, self.path_pub, self.markers_pub, self.block_pub):
             self.destroy_publisher(pub)
         self.destroy_timer(self.status_timer)
+        self.actor.discard_prepared()
         self.actor = None
         self.goal_msg = None
         return SUCCESS
+
+    def destroy_node(self) -> None:
+        if getattr(self, "actor", None) is not None:  # None, or unset when __init__ refused its parameters
+            self.actor.discard_prepared()
+        if hasattr(self, "plan_ahead_worker"):
+            self.plan_ahead_worker.shutdown(wait=True, cancel_futures=True)
+        super().destroy_node()
 
     def on_latent(self, msg: Image) -> None:
         if self.actor is None:
@@ -203,9 +221,9 @@ class PlannerNode(BrainNode):
         """(actor, fallback note): the actor for `settings`, or, when its backend cannot run here, for
         the same settings on the backend "auto" picks; the note says so (empty: no fallback)."""
         try:
-            return Actor(model, settings), ""
+            return Actor(model, settings, executor=self.plan_ahead_worker), ""
         except BackendUnavailableError as exc:
-            actor = Actor(model, dataclasses.replace(settings, backend="auto"))
+            actor = Actor(model, dataclasses.replace(settings, backend="auto"), executor=self.plan_ahead_worker)
             note = f"backend {settings.backend} unavailable, planning on {actor.backend} with every other setting kept"
             self.diagnose(WARN, f"{note}: {exc}")
             return actor, note
@@ -218,7 +236,7 @@ class PlannerNode(BrainNode):
             command = self.actor.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
         self.send(command)
         if not command.stopped:
-            kind = "replan" if command.replanned else "queued"
+            kind = "queued" if not command.replanned else "prepared" if command.prepared else "replan"
             self.reaction_ms[kind].append((self.now_s() - image_stamp_s) * 1e3)
         if command.replanned and not command.stopped:
             self.planning_ms.append(command.planning_s * 1e3)
@@ -266,7 +284,8 @@ class PlannerNode(BrainNode):
 
     def stats(self) -> dict[str, Any]:
         """Measured since activation: rate_hz (commands per second), reaction latency (camera stamp to
-        the command from that image: all, replanning and queued ticks) and planning time percentiles."""
+        the command from that image: all, replanning, prepared and queued ticks) and planning time
+        percentiles."""
         elapsed = max(time.monotonic() - self.started_s, 1e-9)
         reactions = {"": [ms for kind in REACTION_KINDS for ms in self.reaction_ms[kind]]}
         reactions.update({f"_{kind}": list(self.reaction_ms[kind]) for kind in REACTION_KINDS})

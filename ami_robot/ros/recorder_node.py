@@ -36,6 +36,7 @@ from ami_robot.ros import params as P
 from ami_robot.ros import qos
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import serve
+from ami_robot.runtime import yield_cpu
 
 BRAIN_TOPICS: dict[str, tuple[type, QoSProfile]] = {
     "camera/image": (Image, CAMERA),
@@ -65,6 +66,14 @@ RECORDER = [
     P.ParameterSpec("duration_s", 0.0, "stop recording after this many seconds (0: until stopped)", 0.0, 1e9),
     P.ParameterSpec("queue_size", 10000, "messages waiting for the disk before new ones are dropped", 1, 10**7),
     P.ParameterSpec("flush_interval_s", 1.0, "seconds between flushes to disk (what a kill can lose)", 0.01, 3600.0),
+    P.ParameterSpec(
+        "niceness",
+        10,
+        "scheduling niceness added to every thread of the recorder, so that on a busy CPU it yields to the "
+        "control loop (0: none)",
+        0,
+        19,
+    ),
 ]
 
 
@@ -85,6 +94,7 @@ class RecorderNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("recorder", **kwargs)
         self.values = P.declare_parameters(self, RECORDER)
+        yield_cpu(self.values["niceness"], whole_process=True)
         if not self.values["path"]:
             raise ConfigError("recorder: parameter path (the bag directory to create) is required")
         path = FilePath(self.values["path"]).expanduser().resolve()

@@ -29,12 +29,13 @@ STARTUP_TIMEOUT_S = 180.0
 RESET_TIMEOUT_S = 60.0
 DIAGNOSTICS_SETTLE_S = 1.2
 """After the last episode, the planner's next diagnostics (1 Hz) cover it."""
-LATENCIES = ("latency", "latency_replan", "latency_queued", "planning")
+LATENCIES = ("latency", "latency_replan", "latency_prepared", "latency_queued", "planning")
 PLANNER_NUMBERS = {"control_hz": "rate_hz"} | {
     f"{name}_ms_{q}": f"{name}_ms_{q}" for name in LATENCIES for q in ("p50", "p99")
 }
 """Summary entries from the planner's diagnostics: summary name -> diagnostic key. latency: camera
-stamp to the command computed from that image (replan: ticks that planned, queued: the others)."""
+stamp to the command computed from that image (replan: ticks that planned, prepared: ticks that took
+a plan made ahead, queued: the others)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The summary of `drive_episodes` in two lines for a terminal."""
     latencies = ", ".join(
         f"{kind} {_ms(summary[f'latency{key}_ms_p50'])}/{_ms(summary[f'latency{key}_ms_p99'])} ms"
-        for kind, key in (("all", ""), ("replanning", "_replan"), ("queued", "_queued"))
+        for kind, key in (("all", ""), ("replanning", "_replan"), ("planned ahead", "_prepared"), ("queued", "_queued"))
     )
     return [
         f"{summary['successes']}/{summary['episodes']} goals reached; control {_ms(summary['control_hz'])} Hz, "
