@@ -80,7 +80,15 @@ def test_cuda_without_gpu_says_so():
 
     out = io.StringIO()
     args = argparse.Namespace(
-        target="planner", device="cuda", json=None, configs="lewm", repeats=1, threads=0, no_compile=True
+        target="planner",
+        device="cuda",
+        json=None,
+        configs="lewm",
+        repeats=1,
+        threads=0,
+        no_compile=True,
+        pairs=1,
+        seeds=1,
     )
     with contextlib.redirect_stdout(out):
         assert bench.run(args) == 2

@@ -196,7 +196,7 @@ class Actor:
         prepared = self._prepared is not None
         start = time.perf_counter()
         try:
-            result = self._take_prepared() if prepared else self._plan(history, self._last_block())
+            result = self._take_prepared() if prepared else self._plan(history, self.goal, self._last_block())
         except Exception as exc:
             self._queue.clear()
             return self.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
@@ -231,20 +231,20 @@ class Actor:
         previous = self.memory.last_actions(1)
         return previous[0] if len(previous) else None
 
-    def _plan(self, history: np.ndarray, previous_block: np.ndarray | None) -> PlanResult:
-        """A plan from `history` (history, D) to the goal; the rate limit starts from `previous_block`."""
-        return self.planner.plan(history, self.goal, previous_action=previous_block)
+    def _plan(self, history: np.ndarray, goal: np.ndarray | None, previous_block: np.ndarray | None) -> PlanResult:
+        """A plan from `history` (history, D) to `goal` (D,); the rate limit starts from `previous_block`."""
+        return self.planner.plan(history, goal, previous_action=previous_block)
 
     def _prepare(self, predicted_history: np.ndarray, block: np.ndarray) -> None:
         """Start the next model step's plan from the history the model predicts after `block`."""
         if self._executor is None:
             self._prepared = Future()
             try:
-                self._prepared.set_result(self._plan(predicted_history, block))
+                self._prepared.set_result(self._plan(predicted_history, self.goal, block))
             except Exception as exc:
                 self._prepared.set_exception(exc)
         else:
-            self._prepared = self._executor.submit(self._plan, predicted_history, block)
+            self._prepared = self._executor.submit(self._plan, predicted_history, self.goal, block)
 
     def _start_first_plan(self) -> None:
         """Plan toward the goal from the latest image on the executor; the robot holds meanwhile, so
@@ -252,7 +252,7 @@ class Actor:
         assert self._executor is not None and self._latest is not None
         self._first_plan_surprise = self.memory.observe(self._latest)
         history = self.memory.latent_history(self.model.history)
-        self._prepared = self._executor.submit(self._plan, history, self._last_block())
+        self._prepared = self._executor.submit(self._plan, history, self.goal, self._last_block())
         self._first_plan_pending = True
 
     def _take_prepared(self) -> PlanResult:

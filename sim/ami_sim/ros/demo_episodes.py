@@ -41,7 +41,8 @@ a plan made ahead, queued: the others)."""
 @dataclass(frozen=True)
 class DemoEpisodes:
     """What to drive: `episodes` start/goal pairs of `env` from `seed`, at `rate_hz`; `goal_offset` and
-    `step_budget` 0 are the evaluation protocol's."""
+    `step_budget` 0 are the evaluation protocol's; the first episode waits for the nodes named in
+    `wait_for` too (a recorder, so that the bag holds the whole run)."""
 
     env: str
     episodes: int
@@ -49,6 +50,7 @@ class DemoEpisodes:
     seed: int = 0
     goal_offset: int = 0
     step_budget: int = 0
+    wait_for: tuple[str, ...] = ()
 
 
 def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[], None]) -> dict[str, Any]:
@@ -70,7 +72,9 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
         recorder = EpisodeRecorder(video)
         robot = SimRobotClient(node, recorder.on_status, lambda image: recorder.on_camera(image, robot.goal), spin_once)
         robot.wait_for(
-            lambda: brain_ready() and robot.ready(), STARTUP_TIMEOUT_S, "the robot and the brain did not come up"
+            lambda: brain_ready() and robot.ready() and set(plan.wait_for) <= set(node.get_node_names()),
+            STARTUP_TIMEOUT_S,
+            f"the robot, the brain{''.join(f', {name}' for name in plan.wait_for)} did not come up",
         )
         bar = tqdm(range(plan.episodes), desc="demo", unit="episode")
         for number in bar:
