@@ -26,7 +26,14 @@ def checkpoint(tmp_path: Path) -> Path:
         action_high=(0.5, 1.0),
         critic=CriticConfig(latent_dim=8, hidden_dim=16, depth=1, embed_dim=8, asymmetric_dim=4),
     )
-    metrics = {"step": 40, "pred_loss": 0.25, "copy_baseline_loss": 0.5, "train_episodes": 12, "critic": {"mae": 1.5}}
+    metrics = {
+        "step": 40,
+        "pred_loss": 0.25,
+        "copy_baseline_loss": 0.5,
+        "critic": {"mae": 1.5},
+        "data": {"path": "/data/dots", "episodes": 12, "env": "dots"},
+        "critic_data": {"path": "/data/chained", "episodes": 3},
+    }
     return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
 
 
@@ -44,13 +51,14 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "low [-0.5, -1], high [0.5, 1]",
         "step 40: val pred 0.25, copy baseline 0.5",
         "critic    mae 1.5",
-        "train_episodes 12",
+        "data        path /data/dots, episodes 12, env dots",
+        "  critic    path /data/chained, episodes 3",
         "final (no train state)",
         "checksum    OK: SHA-256",
     ):
         assert expected in text, expected
     shown = json.loads((tmp_path / "info.json").read_text())
-    assert shown["loads"] is True and shown["data"] == {"train_episodes": 12}
+    assert shown["loads"] is True and shown["data"]["critic_data"] == {"path": "/data/chained", "episodes": 3}
     in_model = sum(t.numel() for t in load_checkpoint(checkpoint).state_dict().values())
     assert sum(shown["parameters"].values()) == in_model, "counts from the safetensors header equal the model's"
 

@@ -22,6 +22,7 @@ from ami_robot.world_model import (
     load_checkpoint,
     save_checkpoint,
 )
+from ami_robot.world_model.checkpoint import read_config
 
 SMALL_CRITIC = CriticConfig(latent_dim=16, hidden_dim=64, embed_dim=16, asymmetric_dim=8)
 TINY = TrainConfig(
@@ -143,3 +144,6 @@ def test_critic_learns_temporal_distance_on_the_dot_world(dot_data: Path, tmp_pa
     written = json.loads((tmp_path / "critic.json").read_text())
     assert [h["step"] for h in written["history"]] == [250, 500]
     assert load_checkpoint(tmp_path / "ckpt").critic is not None
+    recorded = read_config(tmp_path / "ckpt")[1]
+    assert recorded["critic_data"]["path"] == recorded["data"]["path"] == str(dot_data.resolve())
+    assert recorded["critic_data"]["train_frames"] == metrics["train_frames"]

@@ -20,6 +20,7 @@ from ami_robot.config import to_dict
 from ami_robot.perception import EncoderConfig
 from ami_robot.training import TrainConfig, leave_process_group, load_train_config, train
 from ami_robot.world_model import PredictorConfig, SIGRegConfig, load_checkpoint
+from ami_robot.world_model.checkpoint import read_config
 
 TINY = TrainConfig(
     model=DOT_WORLD_MODEL,
@@ -53,6 +54,10 @@ def test_short_run_beats_copy_baseline_and_keeps_rank(dot_data: Path, tmp_path: 
     assert [h["step"] for h in written["history"]] == [100, 200, 300]
     model = load_checkpoint(tmp_path / "ckpt")
     assert model.config.action_mean and model.config.env_action_dim == 2
+    recorded = read_config(tmp_path / "ckpt")[1]["data"]
+    assert recorded["path"] == str(dot_data.resolve()) and recorded["episodes"] > 0
+    assert recorded["train_episodes"] + recorded["val_episodes"] == recorded["episodes"]
+    assert recorded["train_frames"] == metrics["train_frames"]
 
 
 def test_resumed_run_matches_uninterrupted_run(dot_data: Path, tmp_path: Path) -> None:

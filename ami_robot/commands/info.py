@@ -29,7 +29,9 @@ METRIC_LABELS = {
     "probe_r2": "probe R2",
     "sigreg": "sigreg",
 }
-DATA_KEYS = ("data", "dataset", "bag", "train_episodes", "val_episodes", "train_frames")
+DATA_KEYS = ("data", "critic_data")
+"""The checkpoint's records of the datasets its world model and its critic learned from
+(`ami_robot.data.episodes.dataset_provenance`)."""
 """Metrics that say what the model was trained on, shown when the checkpoint records them."""
 
 
@@ -90,7 +92,7 @@ def describe(directory: Path) -> dict[str, Any]:
         "parameters": dict(counts),
         "weights_bytes": size,
         "metrics": metrics,
-        "data": {key: metrics[key] for key in DATA_KEYS if key in metrics},
+        "data": {key: metrics[key] for key in DATA_KEYS if isinstance(metrics.get(key), dict)},
         "train_state": None if resume is None else {"step": resume.get("step"), "config": resume.get("train_config")},
         "settings_file": str(directory / "brain.yaml") if (directory / "brain.yaml").is_file() else None,
         "loads": loads,
@@ -129,8 +131,10 @@ def render(info: dict[str, Any]) -> str:
     if isinstance(metrics.get("critic"), dict):
         critic_metrics = [f"{k} {v:.4g}" for k, v in metrics["critic"].items() if _is_number(v)][:6]
         lines.append(f"  critic    {', '.join(critic_metrics)}")
-    data = ", ".join(f"{k} {v}" for k, v in info["data"].items())
-    lines.append(f"data        {data or 'not recorded in this checkpoint'}")
+    for key, label in (("data", "data       "), ("critic_data", "  critic   ")):
+        if key in info["data"] or key == "data":
+            source = ", ".join(f"{k} {v}" for k, v in info["data"].get(key, {}).items())
+            lines.append(f"{label} {source or 'not recorded in this checkpoint'}")
     resume = info["train_state"]
     lines.append(f"training    {'resumable from step ' + str(resume['step']) if resume else 'final (no train state)'}")
     lines.append(f"settings    {info['settings_file'] or 'none (the built-in BrainSettings defaults)'}")

@@ -142,6 +142,16 @@ def read_index(directory: str | Path) -> dict[str, Any]:
     return {"format": FORMAT, "episodes": [p.name for p in episode_files(directory)]}
 
 
+def dataset_provenance(directory: str | Path) -> dict[str, Any]:
+    """What a model trained on the dataset `directory` records of it: the resolved path, the number
+    of episodes and how they were made (`dataset.json` without its file list: env, policy, noise,
+    seed, or a bag's source and topics)."""
+    directory = Path(directory)
+    index = read_index(directory)
+    made = {key: value for key, value in index.items() if key not in ("format", "episodes") and value is not None}
+    return {"path": str(directory.resolve()), "episodes": len(index["episodes"]), **made}
+
+
 def iter_episodes(directory: str | Path) -> Iterator[Episode]:
     """Episodes of a dataset directory, in file order."""
     for path in episode_files(directory):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ami_robot.config import ConfigError, to_dict
+from ami_robot.data.episodes import dataset_provenance
 from ami_robot.data.windows import iter_episodes, split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.perception import resize_uint8
@@ -329,12 +330,12 @@ def train_critic(
     )
     validation = CriticValidation.build(model, val_sampler, c.val_pairs, config.seed, device)
     _, world_model_metrics = read_config(out_dir)
+    critic_data = {**dataset_provenance(data_dir), "train_frames": sampler.episodes.n_frames}
 
     def checkpoint(step: int, metrics: dict[str, Any]) -> None:
         state = TrainState(step, optimizer.state_dict(), to_dict(config), torch.get_rng_state(), history_log)
-        save_checkpoint(
-            out_dir, model, state, {**world_model_metrics, "critic": metrics}, train_state_name=CRITIC_TRAIN_STATE
-        )
+        recorded = {**world_model_metrics, "critic": metrics, "critic_data": critic_data}
+        save_checkpoint(out_dir, model, state, json_ready(recorded), train_state_name=CRITIC_TRAIN_STATE)
 
     last_step = c.steps if stop_at is None else min(stop_at, c.steps)
     metrics: dict[str, Any] = dict(history_log[-1]) if history_log else {}

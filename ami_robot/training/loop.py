@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ami_robot.config import ConfigError, to_dict
+from ami_robot.data.episodes import dataset_provenance
 from ami_robot.data.windows import EpisodeWindows, Windows, load_episodes, split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
@@ -141,10 +142,17 @@ def train(
             objective, device_ids=[device.index] if device.type == "cuda" else None
         )
 
+    data_source = {
+        **dataset_provenance(data_dir),
+        "train_episodes": train_set.n_episodes,
+        "val_episodes": data.val_episodes,
+        "train_frames": train_set.n_frames,
+    }
+
     def checkpoint(step: int, metrics: dict[str, Any]) -> None:
         if ddp.main:
             state = TrainState(step, optimizer.state_dict(), to_dict(config), torch.get_rng_state(), history_log)
-            save_checkpoint(out_dir, model, state, json_ready(metrics))
+            save_checkpoint(out_dir, model, state, json_ready({**metrics, "data": data_source}))
 
     last_step = config.steps if stop_at is None else min(stop_at, config.steps)
     metrics: dict[str, Any] = dict(history_log[-1]) if history_log else {}
