@@ -198,7 +198,6 @@ class Actor:
         try:
             result = self._take_prepared() if prepared else self._plan(history, self.goal, self._last_block())
         except Exception as exc:
-            self._queue.clear()
             return self.stop(StopReason.PLANNER_FAILED, f"{type(exc).__name__}: {exc}")
         waited_s = time.perf_counter() - start
         blocks = np.asarray(result.actions, dtype=np.float32)  # (H, action_dim), normalised

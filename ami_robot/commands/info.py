@@ -32,7 +32,6 @@ METRIC_LABELS = {
 DATA_KEYS = ("data", "critic_data")
 """The checkpoint's records of the datasets its world model and its critic learned from
 (`ami_robot.data.episodes.dataset_provenance`)."""
-"""Metrics that say what the model was trained on, shown when the checkpoint records them."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,10 +130,10 @@ def render(info: dict[str, Any]) -> str:
     if isinstance(metrics.get("critic"), dict):
         critic_metrics = [f"{k} {v:.4g}" for k, v in metrics["critic"].items() if _is_number(v)][:6]
         lines.append(f"  critic    {', '.join(critic_metrics)}")
-    for key, label in (("data", "data       "), ("critic_data", "  critic   ")):
-        if key in info["data"] or key == "data":
-            source = ", ".join(f"{k} {v}" for k, v in info["data"].get(key, {}).items())
-            lines.append(f"{label} {source or 'not recorded in this checkpoint'}")
+    sources = {key: ", ".join(f"{k} {v}" for k, v in record.items()) for key, record in info["data"].items()}
+    lines.append(f"data        {sources.get('data') or 'not recorded in this checkpoint'}")
+    if "critic_data" in sources:
+        lines.append(f"  critic    {sources['critic_data']}")
     resume = info["train_state"]
     lines.append(f"training    {'resumable from step ' + str(resume['step']) if resume else 'final (no train state)'}")
     lines.append(f"settings    {info['settings_file'] or 'none (the built-in BrainSettings defaults)'}")
