@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -9,9 +10,11 @@ import numpy as np
 import torch
 
 from ami_robot.cost import CostConfig
+from ami_robot.cost.terms import Cost
 from ami_robot.planning import MLPDynamics, PlannerConfig
 from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
+from ami_robot.world_model.model import autoregressive_rollout
 
 FULL_COST = CostConfig(
     goal_weight=1.0,
@@ -55,6 +58,34 @@ def random_dynamics(latent_dim=8, action_dim=3, hidden_dim=32, depth=2, activati
             ln.weight.uniform_(0.5, 1.5)
             ln.bias.uniform_(-0.2, 0.2)
     return module, MLPDynamics.from_module(module)
+
+
+def float64_cost_and_rounding(
+    module: torch.nn.Module, cost: CostConfig, actions: np.ndarray, z0: np.ndarray, goal: np.ndarray, draws: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rollout cost (n,) of actions (n, H, A) from z0 (k, D) computed in float64, and how far
+    perturbing every weight by float32's unit roundoff (relative, random sign) moves it (n,): the
+    float32 rounding error this very problem amplifies (a width-2 LayerNorm over nearly equal
+    inputs amplifies it a thousandfold)."""
+    terms = Cost.from_config(cost)
+    wide = copy.deepcopy(module).double().eval()
+    a, z, g = (torch.as_tensor(x, dtype=torch.float64) for x in (actions, z0, goal))
+
+    def evaluate(predictor: torch.nn.Module) -> np.ndarray:
+        with torch.no_grad():
+            return terms(autoregressive_rollout(predictor, z.expand(a.shape[0], *z.shape), a), a, g, None).numpy()
+
+    truth = evaluate(wide)
+    generator = torch.Generator().manual_seed(0)
+    spread = np.zeros_like(truth)
+    for _ in range(draws):
+        perturbed = copy.deepcopy(wide)
+        with torch.no_grad():
+            for weight in perturbed.parameters():
+                signs = torch.randint(0, 2, weight.shape, generator=generator, dtype=torch.float64) * 2 - 1
+                weight.mul_(1 + signs * 2.0**-24)
+        spread = np.maximum(spread, np.abs(evaluate(perturbed) - truth))
+    return truth, spread
 
 
 def random_critic(latent_dim=8, activation="gelu", layer_norm=True, seed=0) -> Critic:

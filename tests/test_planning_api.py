@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planning_helpers import LinearDynamics, random_dynamics
+from planning_helpers import LinearDynamics, float64_cost_and_rounding, random_dynamics
 
 import ami_robot
 from ami_robot import _core
@@ -264,6 +264,13 @@ def test_bad_limits_weights_and_backend_raise():
         MLPDynamics.from_module(module)
 
 
+ROUNDING_AMPLIFICATION = 4.0
+"""How many times the weight-perturbation estimate of a problem's float32 rounding error a backend may
+be off the float64 truth beyond rtol 1e-4. On 750 random problems of the test below, every backend's
+error was within rtol 1e-4 except on one (latent 2, action 3, hidden 2, depth 3, history 3: a width-2
+LayerNorm), where it exceeded it by 0.18 times the estimate."""
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     latent_dim=st.integers(1, 9),
@@ -276,10 +283,11 @@ def test_bad_limits_weights_and_backend_raise():
     data=st.data(),
 )
 def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, history, horizon, samples, data):
-    """Valid random problems plan with finite, in-bounds actions on every backend, and their
-    rollout costs agree with the reference's. (Plans are compared on fixed problems in
-    test_planning_parity: with random tiny networks, near-tied costs may legitimately order elites
-    differently.)"""
+    """Valid random problems plan with finite, in-bounds actions on every backend, and every
+    backend's rollout costs agree with the float64 truth to within float32 rounding as this
+    problem amplifies it (a tiny random network can be ill-conditioned: a width-2 LayerNorm over
+    nearly equal inputs). (Plans are compared on fixed problems in test_planning_parity: with random
+    tiny networks, near-tied costs may legitimately order elites differently.)"""
     elites = data.draw(st.integers(1, samples))
     method = data.draw(st.sampled_from([CEMPlanner, MPPIPlanner]))
     module, dyn = random_dynamics(latent_dim, action_dim, hidden, depth, "gelu", history)
@@ -298,11 +306,29 @@ def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, histor
         r = planner.plan(z0, goal)
         assert r.actions.shape == (horizon, action_dim)
         assert np.isfinite(r.actions).all() and np.abs(r.actions).max() <= 1.0
-    actions = np.random.default_rng(0).uniform(-1, 1, (samples, horizon, action_dim)).astype(np.float32)
-    costs = [p.backend.rollout_cost(actions, z0, goal) for p in planners]
-    oracle = costs[0]
-    np.testing.assert_allclose(costs[1], oracle, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(costs[2], oracle, rtol=1e-4, atol=1e-5)
+    assert_costs_match_float64(module, planners, z0, goal)
+
+
+def assert_costs_match_float64(module: torch.nn.Module, planners: list, z0: np.ndarray, goal: np.ndarray) -> None:
+    """Every planner's rollout costs of `samples` random sequences are the float64 truth within rtol 1e-4
+    plus the problem's own float32 rounding, amplified as this network amplifies it."""
+    config = planners[0].config
+    shape = (config.samples, config.horizon, module.config.action_dim)
+    actions = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    truth, rounding = float64_cost_and_rounding(module, config.cost, actions, z0, goal)
+    tolerance = 1e-4 * np.abs(truth) + 1e-5 + ROUNDING_AMPLIFICATION * rounding
+    for planner in planners:
+        error = np.abs(planner.backend.rollout_cost(actions, z0, goal) - truth)
+        assert (error <= tolerance).all(), (planner.backend_name, error, tolerance)
+
+
+def test_an_ill_conditioned_network_is_judged_by_its_own_rounding():
+    """The example hypothesis found: a width-2 LayerNorm over nearly equal inputs, where the float32
+    torch and reference costs differ by 2.1e-4 relative, on either side of the float64 truth."""
+    module, dyn = random_dynamics(2, 3, 2, 3, "gelu", 3)
+    config = PlannerConfig(horizon=1, samples=12, iterations=2, elites=1, max_rate=0.5)
+    planners = [CEMPlanner(dyn if b != "torch" else module, config, backend=b) for b in ("reference", "cpu", "torch")]
+    assert_costs_match_float64(module, planners, np.zeros((3, 2), np.float32), np.ones(2, np.float32))
 
 
 @settings(max_examples=30, deadline=None)
