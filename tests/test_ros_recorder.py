@@ -179,3 +179,26 @@ def test_record_asks_for_the_robots_domain(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "ROS_DOMAIN_ID" in result.stderr
     assert not (tmp_path / "bag").exists()
+
+
+def test_messages_beyond_the_history_between_two_takes_are_reported_lost(node: Node, tmp_path: Path) -> None:
+    """The subscriptions keep `history_depth` messages between takes: a faster burst keeps the newest
+    and the recorder says so, naming the remedy."""
+    bag = tmp_path / "burst"
+    recorder = record("--out", str(bag), "--topics", "cmd_vel", "--take-interval", "30", "--history-depth", "5")
+    try:
+        command = node.create_publisher(TwistStamped, "cmd_vel", COMMAND)
+        wait_for_subscribers([command], timeout_s=60)
+        stamp = node.get_clock().now().to_msg()
+        for i in range(30):
+            command.publish(action_to_twist(np.array([0.01 * i, 0.0]), stamp))
+        time.sleep(1.0)
+    finally:
+        stop_process_groups([recorder], escalation=((signal.SIGINT, 30.0), (signal.SIGKILL, 5.0)))
+    output = recorder.stdout.read()
+    assert recorder.returncode == 0, output
+    assert read_counts(bag)[0] == {"/cmd_vel": 5}, output
+    assert "/cmd_vel: 5 messages in one take" in output and "raise history_depth" in output
+    with Reader(bag) as reader:
+        speeds = [TYPESTORE.deserialize_cdr(data, c.msgtype).twist.linear.x for c, _, data in reader.messages()]
+    np.testing.assert_allclose(speeds, 0.01 * np.arange(25, 30), atol=1e-6)

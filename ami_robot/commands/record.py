@@ -1,6 +1,7 @@
 """`ami-robot record`: record the brain's topics into a ROS 2 bag (MCAP) as they flow.
 
 ami-robot record --out runs/session1 [--topics camera/image,cmd_vel] [--duration 300] [--json PATH]
+                 [--take-interval S] [--history-depth N]
 ami-robot record --repair runs/session1     # finish a bag whose recorder was killed
 
 Joins the ROS 2 domain in ROS_DOMAIN_ID (DDS kept on this machine, `ami_robot.ros.dds`) and runs
@@ -27,6 +28,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to record (default: until Ctrl-C)")
     parser.add_argument("--namespace", default="", help="namespace the relative topic names resolve in")
+    parser.add_argument(
+        "--take-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between takes of what has arrived (the recorder parameter take_interval_s)",
+    )
+    parser.add_argument(
+        "--history-depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="messages each topic keeps between two takes (the recorder parameter history_depth)",
+    )
     parser.add_argument("--json", type=Path, help="write the message counts per topic here")
     parser.add_argument("--repair", type=Path, metavar="BAG", help="finish a bag whose recorder was killed, and exit")
 
@@ -57,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = [Parameter("path", value=str(out)), Parameter("duration_s", value=float(args.duration))]
     if args.topics:
         overrides.append(Parameter("topics", value=args.topics))
+    if args.take_interval is not None:
+        overrides.append(Parameter("take_interval_s", value=float(args.take_interval)))
+    if args.history_depth is not None:
+        overrides.append(Parameter("history_depth", value=int(args.history_depth)))
     recorders: list[RecorderNode] = []
 
     def recorder() -> RecorderNode:

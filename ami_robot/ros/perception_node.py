@@ -1,9 +1,11 @@
 """Perception node: camera image -> latent.
 
 Subscribes `camera/image` (sensor_msgs/Image, sensor-data QoS, latest only); publishes
-`brain/latent` (1 x D 32FC1 image with the camera header) as soon as each image is encoded.
-Malformed images are dropped with a WARN diagnostic; /diagnostics reports images, rejections and
-the encode time (image in to latent out, p50 and p99). configure loads the encoder, activate
+`brain/latent` (1 x D 32FC1 image with the camera header) as soon as each image is encoded (after
+handing it to the in-process listeners, so that the command from it never waits for the DDS
+delivery to other processes, such as a recorder). Malformed images are dropped with a WARN
+diagnostic; /diagnostics reports images, rejections and the encode time (image in to latent, p50
+and p99). configure loads the encoder, activate
 starts encoding, deactivate stops it.
 """
 
@@ -35,8 +37,8 @@ class PerceptionNode(BrainNode):
         self.encoder: LatentEncoder | None = None
         self.received = self.rejected = 0
         self.latent_listeners: list[Callable[[Image], None]] = []
-        """Called with each latent message right after it is published: the planner, when it shares
-        this process (`ami_robot.ros.brain_node`), takes it there without a trip through DDS."""
+        """Called with each latent message before it is published: the planner, when it shares this
+        process (`ami_robot.ros.brain_node`), takes it there without a trip through DDS."""
         self.encode_ms: deque[float] = deque(maxlen=STATS_WINDOW)
 
     def on_configure(self, state):
@@ -62,11 +64,11 @@ class PerceptionNode(BrainNode):
             self.rejected += 1
             self.diagnose(WARN, f"camera image rejected: {exc}", rejected=self.rejected)
             return
-        latent = latent_to_msg(z, msg.header)
-        self.latent_pub.publish(latent)
         self.encode_ms.append((time.perf_counter() - start) * 1e3)
+        latent = latent_to_msg(z, msg.header)
         for listener in self.latent_listeners:
             listener(latent)
+        self.latent_pub.publish(latent)
 
     def on_settings(self, msg: ParameterEvent) -> None:
         checkpoint = self.follow_checkpoint(event_to_settings(msg))
