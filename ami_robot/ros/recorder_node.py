@@ -17,8 +17,8 @@ messages: the recorder warns once per topic, and names the remedy.
 
 Ctrl-C and SIGTERM finish the bag (`ami_robot.ros.runtime.serve` destroys the node, which closes
 it) and log the messages written per topic; `duration_s` > 0 stops the recording by itself.
-A killed recorder leaves everything up to its last flush (`flush_interval_s`) for
-`ami-robot record --repair PATH`.
+A killed recorder leaves what it had taken by its last flush (at most `take_interval_s` +
+`flush_interval_s` are lost) for `ami-robot record --repair PATH`.
 """
 
 from __future__ import annotations
