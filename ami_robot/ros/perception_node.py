@@ -1,12 +1,11 @@
 """Perception node: camera image -> latent.
 
 Subscribes `camera/image` (sensor_msgs/Image, sensor-data QoS, latest only); publishes
-`brain/latent` (1 x D 32FC1 image with the camera header) as soon as each image is encoded (after
+`brain/latent` (1 x D 32FC1 image with the camera header) as soon as each image is encoded, after
 handing it to the in-process listeners, so that the command from it never waits for the DDS
-delivery to other processes, such as a recorder). Malformed images are dropped with a WARN
-diagnostic; /diagnostics reports images, rejections and the encode time (image in to latent, p50
-and p99). configure loads the encoder, activate
-starts encoding, deactivate stops it.
+delivery to other processes (a recorder, say). Malformed images are dropped with a WARN diagnostic;
+/diagnostics reports images, rejections and the encode time (image in to latent, p50 and p99).
+configure loads the encoder, activate starts encoding, deactivate stops it.
 """
 
 from __future__ import annotations
