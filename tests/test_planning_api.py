@@ -301,12 +301,17 @@ def test_random_shapes_never_crash(latent_dim, action_dim, hidden, depth, histor
     )
     z0 = np.zeros((history, latent_dim), np.float32)
     goal = np.ones(latent_dim, np.float32)
-    planners = [method(dyn if b != "torch" else module, config, backend=b) for b in ("reference", "cpu", "torch")]
+    planners = host_planners(method, module, dyn, config)
     for planner in planners:
         r = planner.plan(z0, goal)
         assert r.actions.shape == (horizon, action_dim)
         assert np.isfinite(r.actions).all() and np.abs(r.actions).max() <= 1.0
     assert_costs_match_float64(module, planners, z0, goal)
+
+
+def host_planners(method: type, module: torch.nn.Module, dyn: MLPDynamics, config: PlannerConfig) -> list:
+    """`method` planners of one problem on every `HOST_BACKENDS` backend (torch plans with the module)."""
+    return [method(module if b == "torch" else dyn, config, backend=b) for b in HOST_BACKENDS]
 
 
 def assert_costs_match_float64(module: torch.nn.Module, planners: list, z0: np.ndarray, goal: np.ndarray) -> None:
@@ -327,7 +332,7 @@ def test_an_ill_conditioned_network_is_judged_by_its_own_rounding():
     torch and reference costs differ by 2.1e-4 relative, on either side of the float64 truth."""
     module, dyn = random_dynamics(2, 3, 2, 3, "gelu", 3)
     config = PlannerConfig(horizon=1, samples=12, iterations=2, elites=1, max_rate=0.5)
-    planners = [CEMPlanner(dyn if b != "torch" else module, config, backend=b) for b in ("reference", "cpu", "torch")]
+    planners = host_planners(CEMPlanner, module, dyn, config)
     assert_costs_match_float64(module, planners, np.zeros((3, 2), np.float32), np.ones(2, np.float32))
 
 

@@ -12,8 +12,8 @@ node that no executor spins, so an arriving message wakes no Python code: DDS ke
 subscription's history (`history_depth` deep), and every `take_interval_s` a timer takes what has
 come on every topic and queues it for the writer, in one batch (an executor callback per message
 added 1.6 ms to the median reaction of the brain's queued ticks on two vCPUs, measured with
-`ami-robot demo --record`; README, "ROS 2"). A topic whose history fills between two takes loses its oldest
-messages: the recorder warns once per topic, and names the remedy.
+`ami-robot demo --record`; README, "ROS 2"). A topic whose history fills between two takes loses
+its oldest messages: the recorder warns once per topic, and names the remedy.
 
 Ctrl-C and SIGTERM finish the bag (`ami_robot.ros.runtime.serve` destroys the node, which closes
 it) and log the messages written per topic; `duration_s` > 0 stops the recording by itself.
