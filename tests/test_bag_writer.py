@@ -63,9 +63,10 @@ def mcap_counts(bag: Path) -> Counter[str]:
         return Counter(channel.topic for _, channel, _ in reader.iter_messages())
 
 
-def test_both_readers_see_every_message_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer_thread", [True, False], ids=["writer-thread", "caller-writes"])
+def test_both_readers_see_every_message_written(tmp_path: Path, writer_thread: bool) -> None:
     bag = tmp_path / "run"
-    with BagWriter(bag) as writer:
+    with BagWriter(bag, writer_thread=writer_thread) as writer:
         for i in range(50):
             writer.put(SURPRISE, 1_000 + i, float32(i))
         for i in range(7):
@@ -103,10 +104,12 @@ KILLED_RECORDER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_bag_writer import SURPRISE, float32
     from ami_robot.data.bag_writer import BagWriter
-    writer = BagWriter({bag!r}, flush_interval_s=0.2)
+    writer = BagWriter({bag!r}, flush_interval_s=0.2, writer_thread={writer_thread})
     for i in range(300):
         writer.put(SURPRISE, 1000 + i, float32(i))
-    time.sleep(1.0)  # several flushes
+    for _ in range(5):  # several flushes
+        time.sleep(0.25)
+        writer.flush_if_due()
     for i in range(300, 310):
         writer.put(SURPRISE, 1000 + i, float32(i))
     os.kill(os.getpid(), signal.SIGKILL)
@@ -114,9 +117,10 @@ KILLED_RECORDER = textwrap.dedent(
 )
 
 
-def test_a_killed_recording_is_repaired_up_to_its_last_flush(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer_thread", [True, False], ids=["writer-thread", "caller-writes"])
+def test_a_killed_recording_is_repaired_up_to_its_last_flush(tmp_path: Path, writer_thread: bool) -> None:
     bag = tmp_path / "killed"
-    script = KILLED_RECORDER.format(tests=str(Path(__file__).parent), bag=str(bag))
+    script = KILLED_RECORDER.format(tests=str(Path(__file__).parent), bag=str(bag), writer_thread=writer_thread)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert not (bag / "metadata.yaml").exists(), "a killed recorder cannot finish the bag"

@@ -1,10 +1,15 @@
 """Writing ROS 2 messages, already serialized (CDR), into a rosbag2 in MCAP as they arrive.
 
-`BagWriter` is the recorder's disk side, with no ROS: `put()` only appends to a bounded queue and
-never blocks, so a slow disk cannot stall the callbacks (and the control loop) that feed it; a
-message that finds the queue full is dropped and counted. One writer thread owns the rosbags
-`Writer` (MCAP storage, rosbag2 format 9, the standard message definitions of ROS 2 Kilted), so
-`ros2 bag info`, `ros2 bag play`, Foxglove, the `mcap` tools and rosbags' reader open the result.
+`BagWriter` is the recorder's disk side, with no ROS, writing through rosbags' `Writer` (MCAP
+storage, rosbag2 format 9, the standard message definitions of ROS 2 Kilted), so `ros2 bag info`,
+`ros2 bag play`, Foxglove, the `mcap` tools and rosbags' reader open the result. Two ways to feed it:
+
+- with a writer thread (the default): `put()` only appends to a bounded queue and never blocks, so a
+  slow disk cannot stall the callbacks that feed it; a message that finds the queue full is dropped
+  and counted;
+- without (`writer_thread=False`): `put()` writes in the caller's thread, and `flush_if_due()` keeps
+  the flush interval. For a caller that already batches its messages away from the control loop
+  (`ami_robot.ros.recorder_node`): one thread then does all the work, never two at once.
 
 What an interruption leaves:
 
@@ -73,7 +78,9 @@ class BagWriter:
     finishes the bag and returns the counts. Also a context manager.
     """
 
-    def __init__(self, path: Path, queue_size: int = 10000, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, queue_size: int = 10000, flush_interval_s: float = 1.0, writer_thread: bool = True
+    ) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import Stores, get_typestore
 
@@ -87,8 +94,11 @@ class BagWriter:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
-        self._thread.start()
+        self._next_flush = time.monotonic() + flush_interval_s
+        self._thread: threading.Thread | None = None
+        if writer_thread:
+            self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
+            self._thread.start()
 
     @property
     def mcap_path(self) -> Path:
@@ -97,7 +107,11 @@ class BagWriter:
 
     def put(self, topic: TopicInfo, receive_ns: int, data: bytes, block: bool = False) -> bool:
         """Queue one serialized message; False (and counted as dropped) if the queue is full,
-        unless `block`, which waits for room (for offline copies, never for live callbacks)."""
+        unless `block`, which waits for room (for offline copies, never for live callbacks).
+        Without a writer thread: write it now (True)."""
+        if self._thread is None:
+            self._write_or_fail(topic, receive_ns, data)
+            return True
         try:
             self._queue.put((topic, receive_ns, data), block=block)
         except queue.Full:
@@ -109,8 +123,9 @@ class BagWriter:
         """Write what is queued, finish the bag (summary, footer, metadata.yaml); the counts."""
         if not self._closed:
             self._closed = True
-            self._queue.put(_STOP)
-            self._thread.join()
+            if self._thread is not None:
+                self._queue.put(_STOP)
+                self._thread.join()
             self._writer.close()
             if self._error is not None:
                 raise RuntimeError(f"writing {self.path} failed: {self._error}") from self._error
@@ -122,24 +137,38 @@ class BagWriter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def flush_if_due(self) -> None:
+        """Without a writer thread: flush (see `_flush`) if `flush_interval_s` has passed since the last
+        flush; call it regularly. With one, the thread keeps the interval itself, and this does nothing."""
+        if self._thread is None:
+            self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        if time.monotonic() >= self._next_flush:
+            self._flush()
+            self._next_flush = time.monotonic() + self.flush_interval_s
+
     def _run(self) -> None:
-        next_flush = time.monotonic() + self.flush_interval_s
         while True:
             try:
-                item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
+                item = self._queue.get(timeout=max(0.0, self._next_flush - time.monotonic()))
             except queue.Empty:
                 item = None
             if item is _STOP:
                 return
-            if item is not None and self._error is None:
-                try:
-                    self._write(*item)
-                except Exception as exc:  # the disk is full or gone: keep draining, report at close
-                    logger.error("cannot write to %s: %s", self.path, exc)
-                    self._error = exc
-            if time.monotonic() >= next_flush:
-                self._flush()
-                next_flush = time.monotonic() + self.flush_interval_s
+            if item is not None:
+                self._write_or_fail(*item)
+            self._flush_if_due()
+
+    def _write_or_fail(self, topic: TopicInfo, receive_ns: int, data: bytes) -> None:
+        """Write one message; after a failure (the disk is full or gone) drop the rest, reported at close."""
+        if self._error is not None:
+            return
+        try:
+            self._write(topic, receive_ns, data)
+        except Exception as exc:
+            logger.error("cannot write to %s: %s", self.path, exc)
+            self._error = exc
 
     def _write(self, topic: TopicInfo, receive_ns: int, data: bytes) -> None:
         connection = self._connections.get(topic.name)
