@@ -17,7 +17,8 @@ from ami_robot.actor import Actor, BrainCommand
 from ami_robot.actor.safety import SafetyConfig, StopReason
 from ami_robot.brain import Brain, BrainPolicy
 from ami_robot.configurator import BrainSettings, Configurator
-from ami_robot.errors import ImageError
+from ami_robot.errors import ConfigError, ImageError
+from ami_robot.planning import PlannerConfig
 from ami_robot.world_model.checkpoint import load_model
 
 SMALL_PLANNER = {"planner.samples": 32, "planner.iterations": 2, "planner.elites": 4, "planner.horizon": 3}
@@ -92,9 +93,11 @@ class ScriptedPlanner:
         self.actions, self.cost, self.sleep_s, self.error = actions, cost, sleep_s, error
         self.resets = 0
         self.calls: list[tuple[np.ndarray, np.ndarray | None, str]] = []  # (z0, previous_action, thread name)
+        self.advances: list[int] = []
 
-    def plan(self, z0, z_goal, previous_action=None) -> ScriptedResult:
+    def plan(self, z0, z_goal, previous_action=None, advance=1) -> ScriptedResult:
         self.calls.append((np.array(z0), previous_action, threading.current_thread().name))
+        self.advances.append(advance)
         time.sleep(self.sleep_s)
         if self.error is not None:
             raise self.error
@@ -138,10 +141,44 @@ def test_frameskip_blocks_are_sent_one_action_per_tick(tmp_path: Path) -> None:
     np.testing.assert_allclose([c.action[0] for c in commands[:3]], [0.1, 0.2, 0.3], atol=1e-6)
 
 
-def plan_ahead_actor(directory: Path, planner: ScriptedPlanner, executor: ThreadPoolExecutor | None = None) -> Actor:
+def test_replan_every_executes_that_many_model_steps_of_each_plan(tmp_path: Path) -> None:
+    model = load_model(tiny_checkpoint(tmp_path, frameskip=3))
+    blocks = np.array([[0.1, 0.0, 0.2, 0.0, 0.3, 0.0], [0.4, 0.0, 0.5, 0.0, 0.6, 0.0], [0.9] * 6], np.float32)
+    planner = ScriptedPlanner(blocks)
+    settings = BrainSettings(checkpoint=str(tmp_path), replan_every=2, safety=SafetyConfig(max_rate=1.0))
+    actor = Actor(model, settings, planner=planner)
+    actor.set_goal_latent(np.zeros(model.latent_dim))
+    observed = [np.full(model.latent_dim, 0.1 * t, np.float32) for t in range(7)]
+    commands = []
+    for t in range(7):
+        actor.observe(observed[t], 0.01 * t)
+        commands.append(actor.tick(0.01 * t))
+    assert [c.replanned for c in commands] == [True] + [False] * 5 + [True]
+    np.testing.assert_allclose([c.action[0] for c in commands[:6]], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], atol=1e-6)
+    assert len(planner.calls) == 2 and planner.advances == [2, 2], "the warm start skips the two executed steps"
+    np.testing.assert_allclose(planner.calls[1][0][-1], observed[6])
+    np.testing.assert_allclose(planner.calls[1][1], blocks[1], err_msg="the rate limit starts from the last block")
+    with torch.inference_mode():
+        expected = actor.model.predict(torch.from_numpy(observed[0])[None, None], torch.from_numpy(blocks[:1]))[0]
+    assert commands[3].surprise == pytest.approx(float(np.mean((observed[3] - expected.numpy()) ** 2)), rel=1e-5)
+    assert [c.surprise is None for c in commands[1:3] + commands[4:6]] == [True] * 4
+    np.testing.assert_allclose(actor.memory.last_actions(3), blocks[[0, 1, 0]], err_msg="every executed block")
+
+
+def test_replan_every_cannot_exceed_the_horizon() -> None:
+    with pytest.raises(ConfigError, match="replan_every"):
+        BrainSettings(replan_every=4, planner=PlannerConfig(horizon=3))
+
+
+def plan_ahead_actor(
+    directory: Path, planner: ScriptedPlanner, executor: ThreadPoolExecutor | None = None, replan_every: int = 1
+) -> Actor:
     model = load_model(tiny_checkpoint(directory, frameskip=3))
     settings = BrainSettings(
-        checkpoint=str(directory), plan_ahead=True, safety=SafetyConfig(max_rate=1.0, deadline_s=5.0)
+        checkpoint=str(directory),
+        plan_ahead=True,
+        replan_every=replan_every,
+        safety=SafetyConfig(max_rate=1.0, deadline_s=5.0),
     )
     actor = Actor(model, settings, planner=planner, executor=executor)
     actor.set_goal_latent(np.zeros(model.latent_dim))
@@ -173,6 +210,20 @@ def test_plan_ahead_plans_the_next_model_step_from_the_predicted_latent(tmp_path
     np.testing.assert_allclose(previous, block[0])
     assert len(planner.calls) == 4, "one plan per model step, each made one step ahead"
     np.testing.assert_allclose([c.action[0] for c in commands[3:6]], [0.1, 0.2, 0.3], atol=1e-6)
+
+
+def test_plan_ahead_with_replan_every_starts_from_the_latent_after_the_executed_blocks(tmp_path: Path) -> None:
+    blocks = np.array([[0.1] * 6, [0.2] * 6, [0.3] * 6], np.float32)
+    planner = ScriptedPlanner(blocks)
+    actor = plan_ahead_actor(tmp_path, planner, replan_every=2)
+    z0 = np.full(actor.model.latent_dim, 0.5, np.float32)
+    actor.observe(z0, 0.0)
+    assert actor.tick(0.0).replanned
+    with torch.inference_mode():
+        rollout = actor.model.rollout(torch.from_numpy(z0)[None], torch.from_numpy(blocks[None, :2]))[0]
+    prepared_z0, previous, _ = planner.calls[1]
+    np.testing.assert_allclose(prepared_z0[-1], rollout[1].numpy(), atol=1e-6)
+    np.testing.assert_allclose(previous, blocks[1])
 
 
 def test_plan_ahead_runs_on_the_executor_while_images_are_answered_at_once(tmp_path: Path) -> None:

@@ -76,6 +76,10 @@ def test_reset_restarts_the_stream_and_warm_start_shifts():
     z0, goal = np.zeros(8, np.float32), np.ones(8, np.float32)
     first = planner.plan(z0, goal)
     np.testing.assert_array_equal(planner.initial_mean(), np.concatenate([first.actions[1:], first.actions[-1:]]))
+    np.testing.assert_array_equal(planner.initial_mean(advance=2), first.actions[[2, 2, 2]])
+    for advance in (0, SMALL.horizon + 1):
+        with pytest.raises(ValueError, match="advance"):
+            planner.plan(z0, goal, advance=advance)
     assert planner.plan(z0, goal).plan_index == 1
     planner.reset()
     np.testing.assert_array_equal(planner.plan(z0, goal).actions, first.actions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 import json
@@ -259,3 +260,16 @@ def test_eval_command_selects_the_long_protocol(tmp_path, capsys):
     assert (protocol["name"], protocol["goal_offset_steps"], protocol["step_budget"]) == ("long", 100, 150)
     assert main(["eval", "--env", "pusht", "--policy", "random", "--protocol", "long"]) == 2
     assert "unknown protocol 'long' for pusht" in capsys.readouterr().err
+
+
+def test_eval_set_changes_any_brain_setting_by_its_dotted_name(capsys):
+    parser = argparse.ArgumentParser()
+    evaluate_command.add_arguments(parser)
+    args = parser.parse_args(["--env", "tworoom", "--set", "planner.samples=48", "--set", "replan_every=2"])
+    settings = evaluate_command.POLICIES["planner"].build(args, "tworoom").brain.configurator.settings
+    assert (settings.planner.samples, settings.replan_every) == (48, 2)
+    assert main(["eval", "--env", "tworoom", "--episodes", "1", "--set", "planner.sample=48"]) == 2
+    assert "unknown setting 'planner.sample'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--env", "tworoom", "--set", "replan_every"])
+    assert "expected NAME=VALUE" in capsys.readouterr().err

@@ -1,13 +1,15 @@
 """The actor: receding-horizon MPC through the world model, behind the command guard.
 
 Actions: the planner searches normalised action blocks (frameskip raw actions per model step, see
-`ami_robot.world_model.model`); commands are raw robot actions. The actor replans once per model
-step and sends the block's raw actions one per control tick.
+`ami_robot.world_model.model`); commands are raw robot actions. The actor plans, then sends the
+plan's first `BrainSettings.replan_every` blocks (one model step by default) one raw action per
+control tick and plans again. At each model step it executes without planning, it still stores the
+observed latent, the block and the latent predicted after it in short-term memory (the surprise).
 
-Planning ahead (`BrainSettings.plan_ahead`): as soon as a block is commanded, the plan for the next
-model step starts from the latent the world model predicts after that block, while the block's
-actions go out; the next model step's image then takes that plan at once instead of waiting for a
-fresh one. The observed image feeds the plan after it (one model step of feedback delay, the price of
+Planning ahead (`BrainSettings.plan_ahead`): as soon as a plan is commanded, the next plan starts
+from the latent the world model predicts after the blocks to execute, while their actions go out;
+the image that starts the next plan's model step then takes that plan at once instead of waiting for
+a fresh one. The observed image feeds the plan after it (one plan of feedback delay, the price of
 answering at once when a plan takes longer than a camera period). Given an executor, the plan runs
 there, and so does the first plan toward a goal: until it is ready, each image is answered with the
 stop action (`StopReason.FIRST_PLAN`, not an error), so that no image waits for a plan. Without an
@@ -97,7 +99,8 @@ class Actor:
         self.guard = CommandGuard(settings.safety, model.env_action_dim)
         self.goal: np.ndarray | None = None
         self._latest: np.ndarray | None = None
-        self._queue: deque[np.ndarray] = deque()
+        self._queue: deque[tuple[np.ndarray, np.ndarray | None]] = deque()
+        """Raw actions still to send, each with the normalised block whose model step it starts (else None)."""
         self._executor = executor
         self._prepared: Future[PlanResult] | None = None
         self._first_plan_surprise: float | None = None
@@ -177,8 +180,24 @@ class Actor:
         return self._replan()
 
     def _send_queued(self) -> BrainCommand:
-        action = self._queue.popleft()
-        return self._as_command(self.guard.command(action[None], 0.0))
+        action, block = self._queue.popleft()
+        surprise = self._begin_model_step(block) if block is not None else None
+        return self._as_command(self.guard.command(action[None], 0.0), surprise=surprise)
+
+    def _begin_model_step(self, block: np.ndarray) -> float | None:
+        """A model step of the current plan starts with `block` (action_dim,), without planning:
+        store the latest latent (its surprise is returned) and the block with the latent it leads to."""
+        assert self._latest is not None
+        surprise = self.memory.observe(self._latest)
+        history = self.memory.latent_history(self.model.history)
+        self.memory.acted(block, self._rollout(history, block[None])[0])
+        return surprise
+
+    def _rollout(self, history: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """The latents (k, D) the model predicts after each of `blocks` (k, action_dim) in turn, from
+        `history` (history, D)."""
+        with torch.inference_mode():
+            return self.model.rollout(torch.from_numpy(history)[None], torch.from_numpy(blocks)[None])[0].numpy()
 
     def _replan(self) -> BrainCommand:
         if self._latest is None:
@@ -209,12 +228,16 @@ class Actor:
             self._queue.clear()
             self._reset_planner()
         else:
-            with torch.inference_mode():
-                z_next = self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(blocks[:1]))[0].numpy()
-            self.memory.acted(blocks[0], z_next)
-            self._queue.extend(raw_plan[1 : self.model.frameskip])
+            executed = blocks[: self.settings.replan_every]
+            predicted = self._rollout(history, executed if self.settings.plan_ahead else executed[:1])
+            self.memory.acted(executed[0], predicted[0])
+            frameskip = self.model.frameskip
+            for step, block in enumerate(executed):
+                actions = raw_plan[step * frameskip : (step + 1) * frameskip]
+                self._queue.extend((action, block if i == 0 else None) for i, action in enumerate(actions))
+            self._queue.popleft()  # the plan's first action goes out now
             if self.settings.plan_ahead:
-                self._prepare(np.concatenate([history[1:], z_next[None]]), blocks[0])
+                self._prepare(np.concatenate([history, predicted])[-len(history) :], executed[-1])
         return self._as_command(
             safe,
             plan=raw_plan,
@@ -231,11 +254,13 @@ class Actor:
         return previous[0] if len(previous) else None
 
     def _plan(self, history: np.ndarray, goal: np.ndarray | None, previous_block: np.ndarray | None) -> PlanResult:
-        """A plan from `history` (history, D) to `goal` (D,); the rate limit starts from `previous_block`."""
-        return self.planner.plan(history, goal, previous_action=previous_block)
+        """A plan from `history` (history, D) to `goal` (D,); the rate limit starts from `previous_block`,
+        the warm start from the previous plan after the `replan_every` model steps executed of it."""
+        return self.planner.plan(history, goal, previous_action=previous_block, advance=self.settings.replan_every)
 
     def _prepare(self, predicted_history: np.ndarray, block: np.ndarray) -> None:
-        """Start the next model step's plan from the history the model predicts after `block`."""
+        """Start the next plan from the history the model predicts once the blocks being executed,
+        the last of them `block`, are done."""
         if self._executor is None:
             self._prepared = Future()
             try:

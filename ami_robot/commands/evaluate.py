@@ -62,7 +62,7 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
 
     from ami_robot.brain import Brain, BrainPolicy
     from ami_robot.checkpoints import shipped_checkpoint
-    from ami_robot.configurator import Configurator, load_brain_settings
+    from ami_robot.configurator import Configurator, load_brain_settings, settings_from_flat
 
     if args.checkpoint is not None:
         checkpoint = args.checkpoint
@@ -77,7 +77,23 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
         settings = dataclasses.replace(settings, **changes)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if args.set:
+        settings = settings_from_flat(dict(args.set), settings)
     return BrainPolicy(Brain(Configurator(settings)))
+
+
+def setting_assignment(text: str) -> tuple[str, Any]:
+    """ "planner.samples=300" -> ("planner.samples", 300): the value is read as YAML (numbers, true/false,
+    [lists]); `settings_from_flat` checks the name and the value."""
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (a dotted brain setting), got {text!r}")
+    try:
+        return name.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{name.strip()}: cannot read {value!r}: {exc}") from exc
 
 
 def _planner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +119,15 @@ def _planner_arguments(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"planner: {help_of(BrainSettings, name)} (default: from the settings)",
         )
+    parser.add_argument(
+        "--set",
+        type=setting_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="planner: change one brain setting over --settings, by its dotted name (repeatable), e.g. "
+        "--set planner.samples=300 --set replan_every=5",
+    )
 
 
 register_policy(

@@ -52,6 +52,13 @@ class BrainSettings:
         help="plan the next model step from the latent predicted after the current block while its actions "
         "go out, so the image that starts a model step is answered at once (one model step of feedback delay)",
     )
+    replan_every: int = setting(
+        1,
+        help="model steps of each plan executed before planning again (1: replan at every model step; "
+        "stable-worldmodel's published protocols execute 5, the whole plan); at most planner.horizon",
+        low=1,
+        high=1000,
+    )
     memory_capacity: int = setting(
         32, help="latents, actions and surprises kept in short-term memory", low=1, high=100_000
     )
@@ -61,6 +68,11 @@ class BrainSettings:
 
     def __post_init__(self) -> None:
         check_settings(self)
+        if self.replan_every > self.planner.horizon:
+            raise ConfigError(
+                f"replan_every ({self.replan_every}) executes more model steps than a plan holds "
+                f"(planner.horizon {self.planner.horizon})"
+            )
 
     def planner_config(
         self, action_low: Iterable[float] | None = None, action_high: Iterable[float] | None = None

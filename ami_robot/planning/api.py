@@ -3,7 +3,8 @@
     planner = CEMPlanner(MLPDynamics.from_module(predictor), PlannerConfig(), backend="auto")
     result = planner.plan(z0, z_goal)   # result.actions (H, A), result.cost, result.elapsed_s
 
-Each plan() warm-starts from the previous plan shifted by one step and draws its noise from the
+Each plan() warm-starts from the previous plan shifted by the model steps executed since (`advance`,
+one by default) and draws its noise from the
 Philox stream (config.seed, plan_index), plan_index counting plan() calls since reset(); pass
 noise= to inject the exact noise (iterations, samples, H, A) instead.
 """
@@ -144,9 +145,7 @@ class _SamplingPlanner:
         self.history: int | None = None if history is None else int(history)
         self.limits = self.config.action_limits(self.action_dim)
         self.backend: Backend = self._make_backend(name, model, device, threads, torch_variant)
-        H = self.config.horizon
-        self._shift = [*range(1, H), H - 1]  # index of the previous plan's steps in the next initial mean
-        self._init_std = np.full((H, self.action_dim), self.config.init_std, dtype=np.float32)
+        self._init_std = np.full((self.config.horizon, self.action_dim), self.config.init_std, dtype=np.float32)
         self.reset()
 
     def _make_backend(
@@ -185,16 +184,19 @@ class _SamplingPlanner:
         self.plan_index = 0
         self._previous_plan: PlanArray | None = None
 
-    def _initial_mean(self) -> PlanArray:
-        """(H, A): the previous plan shifted by one step (last step repeated), where that plan was
-        made (host, or device after a plan on CUDA arrays); zeros without warm start."""
+    def _initial_mean(self, advance: int = 1) -> PlanArray:
+        """(H, A): the previous plan shifted by `advance` steps (its last step repeated), where that
+        plan was made (host, or device after a plan on CUDA arrays); zeros without warm start."""
+        H = self.config.horizon
+        if not 1 <= advance <= H:
+            raise ValueError(f"advance: model steps executed since the last plan must be in [1, {H}], got {advance}")
         if not self.config.warm_start or self._previous_plan is None:
-            return np.zeros((self.config.horizon, self.action_dim), dtype=np.float32)
-        return self._previous_plan[self._shift]
+            return np.zeros((H, self.action_dim), dtype=np.float32)
+        return self._previous_plan[[min(step + advance, H - 1) for step in range(H)]]
 
-    def initial_mean(self) -> np.ndarray:
+    def initial_mean(self, advance: int = 1) -> np.ndarray:
         """(H, A): the mean the next plan() starts from, on the host (see `_initial_mean`)."""
-        mean = self._initial_mean()
+        mean = self._initial_mean(advance)
         return mean.cpu().numpy() if isinstance(mean, torch.Tensor) else mean
 
     def sample_noise(self, plan_index: int) -> np.ndarray:
@@ -251,9 +253,13 @@ class _SamplingPlanner:
             f"{largest:.3g}): the predictor's weights, the latents or the cost weights overflow float32"
         )
 
-    def plan(self, z0: Any, z_goal: Any, *, previous_action: Any = None, noise: Any = None) -> PlanResult:
+    def plan(
+        self, z0: Any, z_goal: Any, *, previous_action: Any = None, noise: Any = None, advance: int = 1
+    ) -> PlanResult:
         """Plan from z0 (D,) or (history, D) to z_goal (D,); numpy arrays or torch tensors.
         previous_action (A,): the action applied last (rate limit and smoothness start from it).
+        advance: model steps of the previous plan executed since it was made (1 to horizon); the
+        warm start skips them.
         noise (iterations, samples, H, A): standard normal noise to use instead of the Philox stream.
         With backend 'cuda' and z0 a CUDA array, the plan stays on the device and the result's
         arrays are torch CUDA tensors (see `CudaBackend.plan_device`)."""
@@ -261,12 +267,12 @@ class _SamplingPlanner:
         index = self.plan_index
         if isinstance(self.backend, CudaBackend) and is_cuda_array(z0):  # the backend checks device arrays
             raw = self.backend.plan_device(
-                z0, z_goal, previous_action, self._initial_mean(), self._init_std, self._noise(noise), index
+                z0, z_goal, previous_action, self._initial_mean(advance), self._init_std, self._noise(noise), index
             )
         else:
             z0, z_goal, previous_action, noise = self._validate(z0, z_goal, previous_action, noise)
             raw = self.backend.plan(
-                z0, z_goal, previous_action, self.initial_mean(), self._init_std, self._noise(noise), index
+                z0, z_goal, previous_action, self.initial_mean(advance), self._init_std, self._noise(noise), index
             )
         self._check_trustworthy(raw.cost, raw.mean, z0, z_goal)
         self._previous_plan = raw.mean

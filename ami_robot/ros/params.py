@@ -84,7 +84,7 @@ CHECKPOINT = _settings_specs(("checkpoint",))
 PERCEPTION = [*CHECKPOINT]
 
 PLANNER = [
-    *_settings_specs(("checkpoint", "control_rate_hz", "plan_ahead", "memory_capacity", "safety.")),
+    *_settings_specs(("checkpoint", "control_rate_hz", "plan_ahead", "replan_every", "memory_capacity", "safety.")),
     SETTINGS_FILE,
     ParameterSpec(
         "command_type",
