@@ -83,8 +83,8 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
 
 
 def setting_assignment(text: str) -> tuple[str, Any]:
-    """ "planner.samples=300" -> ("planner.samples", 300): the value is read as YAML (numbers, true/false,
-    [lists]); `settings_from_flat` checks the name and the value."""
+    """One --set: NAME=VALUE -> (NAME, value), e.g. planner.samples=300 -> ("planner.samples", 300). The
+    value is read as YAML (numbers, true/false, [lists]); `settings_from_flat` checks name and value."""
     import yaml
 
     name, sep, value = text.partition("=")

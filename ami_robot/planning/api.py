@@ -4,9 +4,9 @@
     result = planner.plan(z0, z_goal)   # result.actions (H, A), result.cost, result.elapsed_s
 
 Each plan() warm-starts from the previous plan shifted by the model steps executed since (`advance`,
-one by default) and draws its noise from the
-Philox stream (config.seed, plan_index), plan_index counting plan() calls since reset(); pass
-noise= to inject the exact noise (iterations, samples, H, A) instead.
+one by default) and draws its noise from the Philox stream (config.seed, plan_index), plan_index
+counting plan() calls since reset(); pass noise= to inject the exact noise (iterations, samples, H,
+A) instead.
 """
 
 from __future__ import annotations
