@@ -163,6 +163,9 @@ def test_replan_every_executes_that_many_model_steps_of_each_plan(tmp_path: Path
     assert commands[3].surprise == pytest.approx(float(np.mean((observed[3] - expected.numpy()) ** 2)), rel=1e-5)
     assert [c.surprise is None for c in commands[1:3] + commands[4:6]] == [True] * 4
     np.testing.assert_allclose(actor.memory.last_actions(3), blocks[[0, 1, 0]], err_msg="every executed block")
+    started = [(t, c.block) for t, c in enumerate(commands) if c.block is not None]
+    assert [t for t, _ in started] == [0, 3, 6], "each model step's first tick names its block"
+    np.testing.assert_allclose([block for _, block in started], blocks[[0, 1, 0]])
 
 
 def test_replan_every_cannot_exceed_the_horizon() -> None:

@@ -78,6 +78,19 @@ def test_each_image_is_answered_at_once_with_its_reaction_latency(planner: Plann
     assert stats["latency_replan_ms_p50"] >= stats["planning_ms_p50"], "a replanning reaction includes its plan"
 
 
+def test_every_model_step_publishes_its_action_block_for_the_memory(planner: PlannerNode, monkeypatch) -> None:
+    planner.set_parameters([Parameter("replan_every", value=2)])  # rebuilds the actor with it
+    published = []
+    monkeypatch.setattr(planner.block_pub, "publish", published.append)
+    planner.actor.set_goal_latent(np.ones(LATENT_DIM, np.float32))
+    frameskip = planner.actor.model.frameskip
+    for _ in range(4 * frameskip):
+        send_latent(planner, planner.now_s())
+        assert not planner.last.stopped, planner.last.detail
+    assert planner.stats()["plans"] == 2, "a plan every two model steps"
+    assert len(published) == 4, "a block for each of the four model steps, planned or not"
+
+
 def test_planning_ahead_answers_a_model_step_with_the_plan_made_while_the_last_block_ran(
     planner: PlannerNode,
 ) -> None:

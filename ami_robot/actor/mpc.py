@@ -44,7 +44,8 @@ class BrainCommand:
     plan: raw planned actions (H * frameskip, env_action_dim) or None when not replanned this tick;
     plan_std: the planner's final sampling std around `plan`, in raw action units, same shape;
     cost: plan cost; planning_s: the plan's computing time; surprise: see `ShortTermMemory`;
-    replanned: a new plan starts this tick; prepared: that plan was made ahead (see `plan_ahead`).
+    replanned: a new plan starts this tick; prepared: that plan was made ahead (see `plan_ahead`);
+    block: the normalised action block (action_dim,) whose model step starts this tick (None: none).
     """
 
     action: np.ndarray
@@ -57,6 +58,7 @@ class BrainCommand:
     surprise: float | None = None
     replanned: bool = False
     prepared: bool = False
+    block: np.ndarray | None = None
 
     @property
     def stopped(self) -> bool:
@@ -182,7 +184,7 @@ class Actor:
     def _send_queued(self) -> BrainCommand:
         action, block = self._queue.popleft()
         surprise = self._begin_model_step(block) if block is not None else None
-        return self._as_command(self.guard.command(action[None], 0.0), surprise=surprise)
+        return self._as_command(self.guard.command(action[None], 0.0), surprise=surprise, block=block)
 
     def _begin_model_step(self, block: np.ndarray) -> float | None:
         """A model step of the current plan starts with `block` (action_dim,), without planning:
@@ -224,11 +226,11 @@ class Actor:
         raw_plan = self.model.denormalize_actions(blocks).reshape(-1, self.model.env_action_dim)
         raw_std = self._raw_spread(getattr(result, "std", None), raw_plan.shape)
         safe = self.guard.command(raw_plan, waited_s, cost)
+        executed = blocks[: self.settings.replan_every]
         if safe.stopped:
             self._queue.clear()
             self._reset_planner()
         else:
-            executed = blocks[: self.settings.replan_every]
             predicted = self._rollout(history, executed if self.settings.plan_ahead else executed[:1])
             self.memory.acted(executed[0], predicted[0])
             frameskip = self.model.frameskip
@@ -247,6 +249,7 @@ class Actor:
             surprise=surprise,
             replanned=True,
             prepared=prepared,
+            block=None if safe.stopped else executed[0],
         )
 
     def _last_block(self) -> np.ndarray | None:

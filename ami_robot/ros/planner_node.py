@@ -2,12 +2,13 @@
 
 Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each latent
 (one per camera image) is answered at once with the command computed from it: the next action of
-the current plan, or, once per model step, a new plan. The command goes on `cmd_vel`
+the current plan, or, every `replan_every` model steps (one by default), a new plan. The command goes on `cmd_vel`
 (geometry_msgs/TwistStamped, `command_type` twist) or `command` (std_msgs/Float32MultiArray,
 `command_type` array); when it replanned, the plan as `brain/plan` (nav_msgs/Path, actions
 integrated as x/y velocities) and `brain/plan/markers` (visualization_msgs/MarkerArray: the path,
-the elites' spread, cost and surprise; see `ami_robot.ros.visualization`) for RViz and Foxglove,
-and the executed normalised action block on `brain/action_block`. A watchdog timer at
+the elites' spread, cost and surprise; see `ami_robot.ros.visualization`) for RViz and Foxglove;
+and as each model step starts, its normalised action block on `brain/action_block` (for the memory
+node's surprise). A watchdog timer at
 `control_rate_hz` sends the stop command whenever no fresh image has come (none yet, or none for
 `safety.image_timeout_s`). Every second, and at once on an error, /diagnostics reports the rate,
 the reaction latency (camera stamp to the command computed from that image; all ticks, and
@@ -246,7 +247,8 @@ class PlannerNode(BrainNode):
             self.markers_pub.publish(
                 plan_markers(command.plan, command.plan_std, dt_s, stamp, self.frame_id, command.cost, command.surprise)
             )
-            self.block_pub.publish(array_to_msg(self.actor.memory.last_actions(1)[0]))
+        if command.block is not None:
+            self.block_pub.publish(array_to_msg(command.block))
 
     def watchdog(self) -> None:
         """Send the stop command while no fresh camera image has come (none yet, or too old)."""
