@@ -58,8 +58,6 @@ register_policy("random", PolicyFactory(_random, "uniform random actions"))
 
 def _planner(args: argparse.Namespace, env_name: str) -> Any:
     """The brain (world model + planner, no ROS) with the checkpoint's planning settings."""
-    import dataclasses
-
     from ami_robot.brain import Brain, BrainPolicy
     from ami_robot.checkpoints import shipped_checkpoint
     from ami_robot.configurator import Configurator, load_brain_settings, settings_from_flat
@@ -73,12 +71,7 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
             raise CheckpointError(str(exc)) from exc
     settings = load_brain_settings(args.settings, checkpoint)
     changes = {name: getattr(args, name) for name in ("backend", "method") if getattr(args, name) is not None}
-    try:
-        settings = dataclasses.replace(settings, **changes)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    if args.set:
-        settings = settings_from_flat(dict(args.set), settings)
+    settings = settings_from_flat({**changes, **dict(args.set)}, settings)
     return BrainPolicy(Brain(Configurator(settings)))
 
 
