@@ -1,4 +1,4 @@
-"""Perception: image preprocessing and the CNN / ViT-tiny encoders."""
+"""Perception: image preprocessing and the CNN / keypoint / ViT-tiny encoders."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ def test_bad_images_raise(bad) -> None:
     "config",
     [
         EncoderConfig(cnn_channels=(8, 16), feature_dim=32, projector_hidden_dim=32),
+        EncoderConfig(kind="keypoints", cnn_channels=(8, 16, 16), keypoints=6, feature_dim=32, projector_hidden_dim=32),
         EncoderConfig(kind="vit", patch_size=8, vit_dim=32, vit_depth=2, vit_heads=2, projector_hidden_dim=32),
     ],
-    ids=["cnn", "vit"],
+    ids=["cnn", "keypoints", "vit"],
 )
 def test_encoder_shapes_gradients_and_unnormalised_output(config: EncoderConfig) -> None:
     torch.manual_seed(0)
@@ -66,3 +67,31 @@ def test_vit_rejects_image_size_not_multiple_of_patch() -> None:
         Encoder(
             EncoderConfig(kind="vit", patch_size=8, vit_dim=16, vit_depth=1, vit_heads=2), image_size=30, latent_dim=4
         )
+
+
+def test_keypoints_follow_a_bright_spot() -> None:
+    """The spatial softmax reads out where a feature is: a spot moved right moves the keypoint right."""
+    torch.manual_seed(0)
+    backbone = Encoder(
+        EncoderConfig(kind="keypoints", cnn_channels=(4, 4), keypoints=1, feature_dim=8), image_size=32, latent_dim=2
+    ).backbone
+    with torch.no_grad():
+        for conv in [m for m in backbone.convs if isinstance(m, nn.Conv2d)]:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            centre = conv.kernel_size[0] // 2
+            for channel in range(conv.out_channels):
+                conv.weight[channel, :, centre, centre] = 1.0
+        backbone.log_temperature.fill_(-3.0)
+    images = torch.full((2, 3, 32, 32), -1.0)
+    images[0, :, 14:18, 4:8] = 1.0
+    images[1, :, 14:18, 24:28] = 1.0
+    keypoints = backbone.keypoints(images)
+    assert keypoints.shape == (2, 1, 2)
+    assert keypoints[0, 0, 0] < -0.5 and keypoints[1, 0, 0] > 0.5
+    torch.testing.assert_close(keypoints[0, 0, 1], keypoints[1, 0, 1], atol=0.1, rtol=0)
+
+
+def test_unknown_encoder_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="keypoints"):
+        EncoderConfig(kind="resnet")  # type: ignore[arg-type]
