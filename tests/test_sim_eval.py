@@ -14,6 +14,7 @@ import pytest
 
 import ami_robot.data.episodes
 import ami_sim
+from ami_robot.checkpoints import CHECKPOINTS
 from ami_robot.cli import main
 from ami_robot.commands import evaluate as evaluate_command
 from ami_sim import evaluation
@@ -273,3 +274,19 @@ def test_eval_set_changes_any_brain_setting_by_its_dotted_name(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--env", "tworoom", "--set", "replan_every"])
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+SHIPPED = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_model_plans_by_default(tmp_path, name) -> None:
+    """`ami-robot eval --env NAME` plans with the shipped model and its brain.yaml (a small search)."""
+    assert set(SHIPPED) <= set(ami_sim.ENV_NAMES)
+    small_search = ["--set", "planner.samples=16", "--set", "planner.elites=4", "--set", "planner.iterations=2"]
+    rc = main(
+        ["eval", "--env", name, "--episodes", "1", "--budget", "5", "--json", str(tmp_path / "m.json"), *small_search]
+    )
+    assert rc == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["policy"] == "planner" and metrics["episodes"] == 1 and metrics["mean_plan_ms"] > 0
