@@ -279,10 +279,13 @@ def test_eval_set_changes_any_brain_setting_by_its_dotted_name(capsys):
 SHIPPED = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
 
 
+def test_every_simulated_robot_has_a_shipped_model() -> None:
+    assert SHIPPED == sorted(ami_sim.ENV_NAMES)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_shipped_model_plans_by_default(tmp_path, name) -> None:
     """`ami-robot eval --env NAME` plans with the shipped model and its brain.yaml (a small search)."""
-    assert set(SHIPPED) <= set(ami_sim.ENV_NAMES)
     small_search = ["--set", "planner.samples=16", "--set", "planner.elites=4", "--set", "planner.iterations=2"]
     rc = main(
         ["eval", "--env", name, "--episodes", "1", "--budget", "5", "--json", str(tmp_path / "m.json"), *small_search]
