@@ -14,7 +14,7 @@ import pytest
 
 import ami_robot.data.episodes
 import ami_sim
-from ami_robot.checkpoints import CHECKPOINTS
+from ami_robot.checkpoints import shipped_envs
 from ami_robot.cli import main
 from ami_robot.commands import evaluate as evaluate_command
 from ami_sim import evaluation
@@ -276,7 +276,7 @@ def test_eval_set_changes_any_brain_setting_by_its_dotted_name(capsys):
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
-SHIPPED = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
+SHIPPED = shipped_envs()
 
 
 def test_every_simulated_robot_has_a_shipped_model() -> None:

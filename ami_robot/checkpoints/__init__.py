@@ -9,13 +9,17 @@ from pathlib import Path
 CHECKPOINTS = Path(__file__).resolve().parent
 
 
+def shipped_envs() -> list[str]:
+    """Names of the simulated robots that ship a world model, sorted."""
+    return sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
+
+
 def shipped_checkpoint(env_name: str) -> Path:
     """The shipped checkpoint directory for `env_name` (tworoom, pusht, reacher)."""
     path = CHECKPOINTS / env_name
     if not (path / "config.json").is_file():
-        shipped = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
         raise FileNotFoundError(
-            f"no shipped world model for {env_name!r} (shipped: {', '.join(shipped) or 'none'}); "
+            f"no shipped world model for {env_name!r} (shipped: {', '.join(shipped_envs()) or 'none'}); "
             f"train one with `ami-robot train` and pass --checkpoint DIR"
         )
     return path

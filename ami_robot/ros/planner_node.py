@@ -2,19 +2,19 @@
 
 Subscribes `brain/latent`, `brain/goal_latent` and the configurator's `brain/settings`. Each latent
 (one per camera image) is answered at once with the command computed from it: the next action of
-the current plan, or, every `replan_every` model steps (one by default), a new plan. The command goes on `cmd_vel`
-(geometry_msgs/TwistStamped, `command_type` twist) or `command` (std_msgs/Float32MultiArray,
-`command_type` array); when it replanned, the plan as `brain/plan` (nav_msgs/Path, actions
-integrated as x/y velocities) and `brain/plan/markers` (visualization_msgs/MarkerArray: the path,
-the elites' spread, cost and surprise; see `ami_robot.ros.visualization`) for RViz and Foxglove;
-and as each model step starts, its normalised action block on `brain/action_block` (for the memory
-node's surprise). A watchdog timer at
+the current plan, or, every `replan_every` model steps (one by default), a new plan. The command
+goes on `cmd_vel` (geometry_msgs/TwistStamped, `command_type` twist) or `command`
+(std_msgs/Float32MultiArray, `command_type` array); when it replanned, the plan as `brain/plan`
+(nav_msgs/Path, actions integrated as x/y velocities) and `brain/plan/markers`
+(visualization_msgs/MarkerArray: the path, the elites' spread, cost and surprise; see
+`ami_robot.ros.visualization`) for RViz and Foxglove; and as each model step starts, its normalised
+action block on `brain/action_block` (for the memory node's surprise). A watchdog timer at
 `control_rate_hz` sends the stop command whenever no fresh image has come (none yet, or none for
 `safety.image_timeout_s`). Every second, and at once on an error, /diagnostics reports the rate,
 the reaction latency (camera stamp to the command computed from that image; all ticks, and
-separately those that replanned, those that took a plan made ahead (`plan_ahead`, planned on a worker
-thread while the previous block's actions went out) and those that sent a queued action), planning
-time, cost and backend.
+separately those that replanned, those that took a plan made ahead (`plan_ahead`, planned on a
+worker thread while the previous block's actions went out) and those that sent a queued action),
+planning time, cost and backend.
 
 configure loads the model and builds the planner, activate starts reacting and the watchdog,
 deactivate sends the stop command and stops both. A backend this machine cannot run (`cuda`
