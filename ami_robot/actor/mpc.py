@@ -70,13 +70,14 @@ class BrainCommand:
 
 
 def build_planner(model: WorldModel, settings: BrainSettings) -> CEMPlanner | MPPIPlanner:
-    """The CEM or MPPI planner over `model`'s predictor (and its critic, when it has one), searching
-    inside the model's action bounds (normalised, as seen in training; PlannerConfig's defaults
-    when the model has none)."""
+    """The CEM or MPPI planner over `model`'s predictor ensemble when it has one, else its predictor
+    (and its critic, when it has one), searching inside the model's action bounds (normalised, as
+    seen in training; PlannerConfig's defaults when the model has none)."""
     planner_cls = CEMPlanner if settings.method == "cem" else MPPIPlanner
     bounds = model.action_bounds()
     config = settings.planner_config(*bounds) if bounds is not None else settings.planner_config()
-    return planner_cls(model.predictor, config, backend=settings.backend, critic=model.critic)
+    dynamics = model.ensemble if model.ensemble is not None else model.predictor
+    return planner_cls(dynamics, config, backend=settings.backend, critic=model.critic)
 
 
 class Actor:

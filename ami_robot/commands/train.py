@@ -1,9 +1,11 @@
 """`ami-robot train`: train the encoder and world model on an episode dataset (or a ROS 2 bag),
-then, with critic steps, the critic on the frozen model (the critic stage runs on rank 0 only).
+then, with critic steps, the critic on the frozen model, and with ensemble members, the predictor
+ensemble on the frozen model (the later stages run on rank 0 only).
 
 ami-robot train --data DIR --out CKPT [--config YAML] [--steps N] [--json PATH] [--resume]
 ami-robot train --data DIR --out CKPT --critic-steps 3000                      # world model, then critic
 ami-robot train --data DIR --out CKPT --critic-only --critic-steps 3000        # critic for a trained CKPT
+ami-robot train --data DIR --out CKPT --ensemble-only --ensemble-members 4     # ensemble for a trained CKPT
 torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
 """
 
@@ -46,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train only the critic, on the frozen world model already in --out (needs critic steps)",
     )
+    parser.add_argument(
+        "--ensemble-members",
+        type=int,
+        help="predictors of the ensemble trained after the world model (config ensemble.members; 0: none)",
+    )
+    parser.add_argument(
+        "--ensemble-only",
+        action="store_true",
+        help="train only the predictor ensemble, on the frozen world model already in --out (needs members)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the train state in --out")
     parser.add_argument("--json", type=Path, help="write the final validation metrics here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -67,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ami_robot.training import leave_process_group, load_train_config, train, train_critic
+    from ami_robot.training import leave_process_group, load_train_config, train, train_critic, train_ensemble
 
     if args.bag is not None:
         from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag
@@ -101,23 +113,40 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.critic_steps is not None:
         config = dataclasses.replace(config, critic=dataclasses.replace(config.critic, steps=args.critic_steps))
+    if args.ensemble_members is not None:
+        config = dataclasses.replace(
+            config, ensemble=dataclasses.replace(config.ensemble, members=args.ensemble_members)
+        )
+    if args.critic_only and args.ensemble_only:
+        raise ConfigError("--critic-only and --ensemble-only each train one stage; run them one after the other")
     if args.critic_only and config.critic.steps < 1:
         raise ConfigError("--critic-only needs critic steps: --critic-steps N or critic.steps in --config")
+    if args.ensemble_only and config.ensemble.members < 2:
+        raise ConfigError("--ensemble-only needs members: --ensemble-members N (>= 2) or ensemble.members in --config")
     progress = not args.no_progress
     try:
         if args.critic_only:
             metrics = train_critic(
                 args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress
             )
+        elif args.ensemble_only:
+            metrics = train_ensemble(
+                args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress
+            )
         else:
             metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress)
             leave_process_group()
-            if config.critic.steps > 0 and int(os.environ.get("RANK", "0")) == 0:
-                metrics["critic"] = train_critic(args.data, args.out, config, resume=args.resume, progress=progress)
-                if args.json is not None:
-                    written = json.loads(args.json.read_text())
-                    args.json.write_text(json.dumps({**written, "critic": metrics["critic"]}, indent=2))
-    except FileExistsError as exc:  # --out holds a checkpoint (or a critic) and --resume was not given
+            later_stages = {
+                "critic": (config.critic.steps > 0, train_critic),
+                "ensemble": (config.ensemble.members >= 2, train_ensemble),
+            }
+            for name, (wanted, stage) in later_stages.items():
+                if wanted and int(os.environ.get("RANK", "0")) == 0:
+                    metrics[name] = stage(args.data, args.out, config, resume=args.resume, progress=progress)
+                    if args.json is not None:
+                        written = json.loads(args.json.read_text())
+                        args.json.write_text(json.dumps({**written, name: metrics[name]}, indent=2))
+    except FileExistsError as exc:  # --out holds a checkpoint (a critic, an ensemble); no --resume
         raise ConfigError(str(exc)) from exc
     if args.json is None:
         print(json.dumps(metrics, indent=2))

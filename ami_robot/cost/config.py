@@ -29,6 +29,12 @@ class CostConfig:
     critic_running_weight: float = setting(
         0.0, help="weight of the critic's predicted steps C(z_t, g) summed over every step 1..H", low=0.0
     )
+    disagreement_weight: float = setting(
+        0.0,
+        help="weight of the predictor ensemble's spread at the final step, sum_d var_m z_H,d (needs a model "
+        "with an ensemble; the other terms are then the members' mean)",
+        low=0.0,
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)

@@ -1,7 +1,9 @@
 """Cost terms: each a small weighted object that adds into one (N,) cost array (torch).
 
 The native planner backends compute the same terms in C++ from the same CostConfig (see
-csrc/include/ami_robot/problem.h, CostParams); tests check that they agree.
+csrc/include/ami_robot/problem.h, CostParams); tests check that they agree. A predictor ensemble's
+rollouts (M, N, H, D) cost the members' mean of the terms plus the ensemble's disagreement (torch
+backend only).
 """
 
 from __future__ import annotations
@@ -113,11 +115,19 @@ class CriticSteps:
         return self.weight * steps.sum(-1)
 
 
-class Cost:
-    """Sum of the enabled terms: cost(latents, actions, goal, previous_action) -> (N,)."""
+def disagreement(latents: torch.Tensor) -> torch.Tensor:
+    """An ensemble's spread at the final step: latents (M, N, H, D) -> sum_d var_m z_H,d (N,)."""
+    return latents[:, :, -1].var(0, unbiased=False).sum(-1)
 
-    def __init__(self, terms: list[CostTerm]) -> None:
+
+class Cost:
+    """Sum of the enabled terms: cost(latents, actions, goal, previous_action) -> (N,). Latents
+    (M, N, H, D) from a predictor ensemble cost the members' mean of the terms plus
+    `disagreement_weight` * `disagreement`."""
+
+    def __init__(self, terms: list[CostTerm], disagreement_weight: float = 0.0) -> None:
         self.terms = [t for t in terms if t.weight != 0.0]
+        self.disagreement_weight = disagreement_weight
 
     @classmethod
     def from_config(cls, config: CostConfig, critic: LatentCritic | None = None) -> Cost:
@@ -138,7 +148,7 @@ class Cost:
                 CriticSteps(config.critic_weight, critic),
                 CriticSteps(config.critic_running_weight, critic, every_step=True),
             ]
-        return cls(terms)
+        return cls(terms, config.disagreement_weight)
 
     def __call__(
         self,
@@ -147,6 +157,9 @@ class Cost:
         goal: torch.Tensor,
         previous_action: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if latents.dim() == 4:
+            members = torch.stack([self(z, actions, goal, previous_action) for z in latents])
+            return members.mean(0) + self.disagreement_weight * disagreement(latents)
         x = CostInputs(latents, actions, goal, previous_action)
         total = torch.zeros(latents.shape[0], dtype=latents.dtype, device=latents.device)
         for term in self.terms:

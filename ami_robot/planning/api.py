@@ -29,6 +29,7 @@ from ami_robot.planning.backends.cuda import CudaBackend, is_cuda_array
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.planning.dynamics import MLPDynamics
 from ami_robot.world_model.critic import Critic
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import MLPPredictor
 
 __all__ = ["CEMPlanner", "MPPIPlanner", "PlanResult"]
@@ -110,9 +111,9 @@ class _SamplingPlanner:
         torch_variant: str = "eager",
         critic: Critic | None = None,
     ) -> None:
-        """dynamics: an MLPDynamics (every backend), or any torch.nn.Module predictor
-        (backend 'torch', which 'auto' picks for modules other than an MLPPredictor; an
-        MLPPredictor module is exported for the native backends).
+        """dynamics: an MLPDynamics (every backend), or any torch.nn.Module predictor or a
+        PredictorEnsemble (backend 'torch', which 'auto' picks for modules other than an
+        MLPPredictor; an MLPPredictor module is exported for the native backends).
         action_dim: needed only for a generic module without a `.config`; its history length is
         then `history`, or else taken from z0 (history, D) at each plan().
         critic: the model's trained critic (`WorldModel.critic`), needed when config.cost weighs it;
@@ -124,6 +125,8 @@ class _SamplingPlanner:
             backend = "torch"  # only the torch backend runs predictors other than the MLP
         if self.config.cost.uses_critic and critic is None:
             raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
+        if self.config.cost.disagreement_weight > 0 and not isinstance(dynamics, PredictorEnsemble):
+            raise ValueError("cost.disagreement_weight > 0 needs a PredictorEnsemble (a model with an ensemble)")
         self.critic = critic
         name = resolve_backend(backend)
         model: nn.Module | MLPDynamics  # what the backend runs: a module for torch, else an MLPDynamics

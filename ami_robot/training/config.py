@@ -72,6 +72,26 @@ class CriticTrainConfig(OptimiserConfig):
 
 
 @dataclass(frozen=True)
+class EnsembleTrainConfig(OptimiserConfig):
+    """The ensemble stage: `members` predictors of the world model's predictor architecture, trained
+    one after the other on the frozen encoder's latents, each on its own rollout of `horizon` true
+    action blocks (`members` >= 2 turns it on; see `ami_robot.world_model.ensemble`)."""
+
+    members: int = setting(0, help="predictors in the ensemble (0: no ensemble stage; else >= 2)", low=0)
+    steps: int = setting(4000, help="optimisation steps of each member", low=1)
+    batch_size: int = setting(256, help="windows per optimisation step", low=1)
+    warmup_steps: int = setting(200, help="steps of linear learning-rate warm-up (each member)", low=0)
+    horizon: int = setting(5, help="model steps each member rolls out in training (the planning horizon)", low=1)
+    eval_every: int = setting(1000, help="validate and checkpoint every N steps of a member", low=1)
+    val_windows: int = setting(4096, help="held-out windows per validation", low=16)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if self.members == 1:
+            raise ConfigError("EnsembleTrainConfig: members must be 0 (no ensemble) or >= 2")
+
+
+@dataclass(frozen=True)
 class TrainConfig(OptimiserConfig):
     """Training settings; `model` is the architecture (its action statistics are filled from the data).
 
@@ -100,11 +120,17 @@ class TrainConfig(OptimiserConfig):
     critic: CriticTrainConfig = setting(
         default_factory=CriticTrainConfig, help="the critic stage, after the world model (critic.steps > 0)"
     )
+    ensemble: EnsembleTrainConfig = setting(
+        default_factory=EnsembleTrainConfig,
+        help="the ensemble stage, after the world model and the critic (ensemble.members >= 2)",
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)
         if self.model.critic is not None:
             raise ConfigError("TrainConfig: set the critic's architecture under critic.model, not model.critic")
+        if self.model.ensemble:
+            raise ConfigError("TrainConfig: set the ensemble's size under ensemble.members, not model.ensemble")
 
 
 def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
@@ -117,7 +143,7 @@ def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
         raise ConfigError(f"invalid training option: {exc}") from exc
 
 
-def learning_rate(config: TrainConfig | CriticTrainConfig, step: int) -> float:
+def learning_rate(config: TrainConfig | CriticTrainConfig | EnsembleTrainConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to min_lr_fraction * lr at `steps`."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps

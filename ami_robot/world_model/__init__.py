@@ -17,6 +17,7 @@ from ami_robot.world_model.checkpoint import (
     save_checkpoint,
 )
 from ami_robot.world_model.critic import Critic, CriticConfig
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 from ami_robot.world_model.model import PredictorConfig, WorldModel, WorldModelConfig
 from ami_robot.world_model.sigreg import SIGRegConfig, sigreg
@@ -29,6 +30,7 @@ __all__ = [
     "MLPPredictor",
     "MLPPredictorConfig",
     "PredictorConfig",
+    "PredictorEnsemble",
     "SIGRegConfig",
     "TrainState",
     "TransformerPredictor",

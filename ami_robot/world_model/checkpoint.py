@@ -1,10 +1,12 @@
 """World-model checkpoints: a directory of safetensors weights and JSON, never pickle.
 
-    DIR/model.safetensors       WorldModel.state_dict() (the critic's tensors, if any, prefixed "critic.")
+    DIR/model.safetensors       WorldModel.state_dict() (the critic's tensors, if any, prefixed "critic.",
+                                the predictor ensemble's "ensemble.members.<m>.")
     DIR/config.json             {"format", "world_model": WorldModelConfig, "metrics", "sha256"}
     DIR/train_state.safetensors optimizer tensors and RNG state        (only for resuming)
     DIR/train_state.json        step, optimizer hyper-parameters, training config, history
     DIR/critic_train_state.*    the same for the critic stage (a second stage on a frozen world model)
+    DIR/ensemble_train_state.*  the same for the ensemble stage (another stage on the frozen world model)
 
 config.json records the SHA-256 of model.safetensors, so a corrupted or swapped weight file is
 reported instead of loaded. Loading checks config.json's sizes and the weight file's tensor shapes
@@ -36,6 +38,7 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_STATE = "train_state"
 CRITIC_TRAIN_STATE = "critic_train_state"
+ENSEMBLE_TRAIN_STATE = "ensemble_train_state"
 TRAIN_TENSORS_FILE = f"{TRAIN_STATE}.safetensors"
 TRAIN_JSON_FILE = f"{TRAIN_STATE}.json"
 LARGEST_SIZE = 1 << 16

@@ -19,6 +19,7 @@ from torch import nn
 
 from ami_robot.perception import Encoder, EncoderConfig, to_model_input
 from ami_robot.world_model.critic import Critic, CriticConfig
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import ACTIVATIONS, MLPPredictor, MLPPredictorConfig
 from ami_robot.world_model.transformer_predictor import TransformerPredictor, TransformerPredictorConfig
 
@@ -51,6 +52,8 @@ class WorldModelConfig:
     action_mean/std/low/high have `env_action_dim` entries (empty: identity normalisation,
     unknown bounds). image_size is the square side the encoder sees; other sizes are resized.
     critic: the trained critic's architecture (None: the model has no critic).
+    ensemble: how many predictors of the predictor's architecture were trained on the frozen
+    latents after the world model (0: none); a model with them plans through them.
     """
 
     latent_dim: int = 32
@@ -65,8 +68,11 @@ class WorldModelConfig:
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
     critic: CriticConfig | None = None
+    ensemble: int = 0
 
     def __post_init__(self) -> None:
+        if self.ensemble == 1 or self.ensemble < 0:
+            raise ValueError(f"ensemble must be 0 (none) or >= 2 predictors, got {self.ensemble}")
         for name in ("latent_dim", "env_action_dim", "frameskip", "history", "image_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -123,7 +129,8 @@ def build_predictor(config: WorldModelConfig) -> nn.Module:
 
 class WorldModel(nn.Module):
     """encode(pixels) -> z (B, D); predict(z_history (B, k, D), action (B, A)) -> next z (B, D);
-    critic(z (B, D), goal (B or 1, D)) -> predicted steps (B,), when the model has one."""
+    critic(z (B, D), goal (B or 1, D)) -> predicted steps (B,), when the model has one;
+    ensemble.rollout(z_history, actions) -> (M, B, H, D), when the model has one."""
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
@@ -131,6 +138,14 @@ class WorldModel(nn.Module):
         self.encoder = Encoder(config.encoder, config.image_size, config.latent_dim)
         self.predictor = build_predictor(config)
         self.critic: Critic | None = None if config.critic is None else Critic(config.critic)
+        self.ensemble: PredictorEnsemble | None = (
+            PredictorEnsemble([build_predictor(config) for _ in range(config.ensemble)]) if config.ensemble else None
+        )
+
+    def attach_ensemble(self, ensemble: PredictorEnsemble) -> None:
+        """Make `ensemble` this model's predictor ensemble (replacing any), recorded in `config.ensemble`."""
+        self.ensemble = ensemble
+        self.config = dataclasses.replace(self.config, ensemble=len(ensemble))
 
     def attach_critic(self, critic: Critic) -> None:
         """Make `critic` this model's critic (replacing any), recorded in `config.critic`."""

@@ -1,7 +1,7 @@
 """The PyTorch backend: CEM / iCEM / MPPI in torch with any predictor
-forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs; the baseline the native
-backends are timed against. `update_distribution` is the one torch form of the CEM / MPPI update,
-shared with the benchmark's CUDA-graph baseline."""
+forward(z_history (N, k, D), action (N, A)) -> (N, D), not only MLPs, or a `PredictorEnsemble`;
+the baseline the native backends are timed against. `update_distribution` is the one torch form
+of the CEM / MPPI update, shared with the benchmark's CUDA-graph baseline."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ami_robot.planning import rng
 from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.world_model.critic import Critic
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.model import autoregressive_rollout
 
 
@@ -65,8 +66,11 @@ class TorchBackend:
         return None if x is None else torch.as_tensor(x, dtype=torch.float32, device=self.device)
 
     def rollout(self, actions: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
-        """Predicted latents (N, H, D) of actions (N, H, A) from z0 (k, D)."""
-        return autoregressive_rollout(self.predictor, z0.expand(actions.shape[0], *z0.shape), actions)
+        """Predicted latents (N, H, D) of actions (N, H, A) from z0 (k, D); (M, N, H, D) from an ensemble."""
+        z_history = z0.expand(actions.shape[0], *z0.shape)
+        if isinstance(self.predictor, PredictorEnsemble):
+            return self.predictor.rollout(z_history, actions)
+        return autoregressive_rollout(self.predictor, z_history, actions)
 
     def _eager_rollout_cost(
         self, actions: torch.Tensor, z0: torch.Tensor, goal: torch.Tensor, previous_action: torch.Tensor | None
@@ -84,8 +88,9 @@ class TorchBackend:
 
     @torch.no_grad()
     def predict(self, actions: np.ndarray, z0: np.ndarray) -> np.ndarray:
-        """Predicted latents (n, H, D) of sequences (n, H, A)."""
-        return self.rollout(self._tensor(actions), self._tensor(z0)).cpu().numpy()
+        """Predicted latents (n, H, D) of sequences (n, H, A) (an ensemble's: the members' mean)."""
+        latents = self.rollout(self._tensor(actions), self._tensor(z0))
+        return (latents.mean(0) if latents.dim() == 4 else latents).cpu().numpy()
 
     @torch.no_grad()
     def plan(

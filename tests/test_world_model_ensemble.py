@@ -1,0 +1,174 @@
+"""The predictor ensemble: its rollouts, its cost (members' mean plus disagreement), the planner
+through it, its checkpoint and its training stage."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from model_helpers import DOT_WORLD_MODEL, TINY_MODEL, tiny_world_model
+
+from ami_robot.actor.mpc import build_planner
+from ami_robot.configurator.settings import BrainSettings
+from ami_robot.cost import CostConfig
+from ami_robot.cost.terms import Cost, disagreement
+from ami_robot.errors import ConfigError
+from ami_robot.planning import CEMPlanner, PlannerConfig
+from ami_robot.training import EnsembleTrainConfig, TrainConfig, train_ensemble
+from ami_robot.world_model import (
+    MLPPredictor,
+    MLPPredictorConfig,
+    PredictorEnsemble,
+    WorldModel,
+    WorldModelConfig,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ami_robot.world_model.model import autoregressive_rollout
+
+MEMBER = MLPPredictorConfig(latent_dim=4, action_dim=2, hidden_dim=16, depth=2, history=2)
+
+
+def _members(count: int) -> list[MLPPredictor]:
+    torch.manual_seed(0)
+    return [MLPPredictor(MEMBER) for _ in range(count)]
+
+
+def test_ensemble_rolls_each_member_out_on_its_own_predictions() -> None:
+    members = _members(3)
+    ensemble = PredictorEnsemble(members)
+    z_history, actions = torch.randn(5, 2, 4), torch.randn(5, 6, 2)
+    latents = ensemble.rollout(z_history, actions)
+    assert latents.shape == (3, 5, 6, 4)
+    for member, rolled in zip(members, latents):
+        torch.testing.assert_close(rolled, autoregressive_rollout(member, z_history, actions))
+    assert ensemble.config == MEMBER and len(ensemble) == 3
+
+
+def test_ensemble_needs_two_members_of_one_architecture() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        PredictorEnsemble(_members(1))
+    other = MLPPredictor(dataclasses.replace(MEMBER, hidden_dim=8))
+    with pytest.raises(ValueError, match="one architecture"):
+        PredictorEnsemble([*_members(1), other])
+    with pytest.raises(ValueError, match="ensemble"):
+        WorldModelConfig(ensemble=1)
+
+
+def test_ensemble_cost_is_the_members_mean_plus_their_disagreement() -> None:
+    torch.manual_seed(0)
+    latents, actions, goal = torch.randn(3, 7, 4, 5), torch.randn(7, 4, 2), torch.randn(5)
+    config = CostConfig(goal_running_weight=0.5, action_weight=0.1, disagreement_weight=2.0)
+    cost = Cost.from_config(config)
+    members = torch.stack([cost(z, actions, goal) for z in latents])
+    torch.testing.assert_close(cost(latents, actions, goal), members.mean(0) + 2.0 * disagreement(latents))
+    spread = latents[:, :, -1] - latents[:, :, -1].mean(0)
+    torch.testing.assert_close(disagreement(latents), spread.square().mean(0).sum(-1))
+    agreeing = latents[:1].expand(3, -1, -1, -1)
+    torch.testing.assert_close(cost(agreeing, actions, goal), cost(latents[0], actions, goal))
+
+
+def test_planner_through_identical_members_plans_as_through_one() -> None:
+    predictor = _members(1)[0]
+    ensemble = PredictorEnsemble([predictor, copy.deepcopy(predictor)])
+    config = PlannerConfig(horizon=3, samples=32, iterations=3, elites=4, cost=CostConfig(disagreement_weight=5.0))
+    z0, goal = torch.randn(2, 4).numpy(), torch.randn(4).numpy()
+    through_ensemble = CEMPlanner(ensemble, config).plan(z0, goal)
+    single = dataclasses.replace(config, cost=CostConfig())
+    through_one = CEMPlanner(predictor, single, backend="torch").plan(z0, goal)
+    assert through_ensemble.backend == "torch"
+    np.testing.assert_allclose(through_ensemble.actions, through_one.actions, rtol=1e-5, atol=1e-6)
+    assert through_ensemble.cost == pytest.approx(through_one.cost, rel=1e-5)
+
+
+def test_planner_refuses_disagreement_without_an_ensemble_and_native_backends_with_one() -> None:
+    config = PlannerConfig(horizon=2, samples=8, iterations=1, elites=2, cost=CostConfig(disagreement_weight=1.0))
+    with pytest.raises(ValueError, match="PredictorEnsemble"):
+        CEMPlanner(_members(1)[0], config)
+    with pytest.raises(TypeError, match="torch"):
+        CEMPlanner(PredictorEnsemble(_members(2)), config, backend="cpu")
+
+
+def test_a_model_with_an_ensemble_plans_through_it_and_keeps_it_in_its_checkpoint(tmp_path: Path) -> None:
+    model = tiny_world_model(ensemble=3).eval()
+    assert model.ensemble is not None and len(model.ensemble) == 3
+    save_checkpoint(tmp_path / "ckpt", model)
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.config.ensemble == 3 and loaded.ensemble is not None
+    assert any(name.startswith("ensemble.members.2.") for name in loaded.state_dict())
+    z_history, actions = torch.randn(4, 1, 8), torch.randn(4, 3, 2)
+    torch.testing.assert_close(loaded.ensemble.rollout(z_history, actions), model.ensemble.rollout(z_history, actions))
+    settings = BrainSettings(cost=CostConfig(disagreement_weight=1.0))
+    assert build_planner(loaded, settings).backend_name == "torch"
+
+    save_checkpoint(tmp_path / "old", tiny_world_model())
+    config_path = tmp_path / "old" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["world_model"]["ensemble"]  # as written before ensembles existed
+    config_path.write_text(json.dumps(config))
+    assert load_checkpoint(tmp_path / "old").ensemble is None
+    assert TINY_MODEL.ensemble == 0
+
+
+def _untrained_world_model(directory: Path) -> Path:
+    torch.manual_seed(0)
+    config = dataclasses.replace(DOT_WORLD_MODEL, action_mean=(0.0, 0.0), action_std=(0.5, 0.5))
+    return save_checkpoint(directory, WorldModel(config))
+
+
+TINY = TrainConfig(
+    model=DOT_WORLD_MODEL,
+    val_fraction=0.2,
+    device="cpu",
+    ensemble=EnsembleTrainConfig(members=2, steps=4, eval_every=2, batch_size=16, horizon=3, val_windows=64),
+)
+
+
+def test_ensemble_stage_resumes_exactly_and_refuses_to_overwrite(dot_data: Path, tmp_path: Path) -> None:
+    _untrained_world_model(tmp_path / "full")
+    _untrained_world_model(tmp_path / "split")
+    result = train_ensemble(dot_data, tmp_path / "full", TINY, progress=False, json_path=tmp_path / "m.json")
+    train_ensemble(dot_data, tmp_path / "split", TINY, progress=False, stop_at=5)  # inside the second member
+    assert json.loads((tmp_path / "split" / "ensemble_train_state.json").read_text())["step"] == 5
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ensemble(dot_data, tmp_path / "split", TINY, progress=False)
+    train_ensemble(dot_data, tmp_path / "split", TINY, progress=False, resume=True)
+    full, split = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "split")
+    assert full.ensemble is not None and split.ensemble is not None
+    for name, tensor in full.ensemble.state_dict().items():
+        torch.testing.assert_close(split.ensemble.state_dict()[name], tensor, rtol=1e-6, atol=1e-7, msg=name)
+    members = full.ensemble.members
+    assert not torch.equal(members[0].net[0].weight, members[1].net[0].weight)
+    untrained = load_checkpoint(_untrained_world_model(tmp_path / "untouched"))
+    torch.testing.assert_close(full.encoder.state_dict(), untrained.encoder.state_dict())
+    torch.testing.assert_close(full.predictor.state_dict(), untrained.predictor.state_dict())
+    assert result["step"] == 8 and len(result["ensemble_rollout_mse"]) == 3
+    assert [h["step"] for h in json.loads((tmp_path / "m.json").read_text())["history"]] == [2, 4, 6, 8]
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["world_model"]["ensemble"] == 2
+
+
+def test_ensemble_members_learn_the_dot_world(dot_data: Path, tmp_path: Path) -> None:
+    """Trained members predict the frozen encoder's future latents far better than its untrained
+    joint predictor does."""
+    _untrained_world_model(tmp_path / "ckpt")
+    config = dataclasses.replace(
+        TINY, ensemble=dataclasses.replace(TINY.ensemble, steps=150, eval_every=150, lr=3e-3, warmup_steps=10)
+    )
+    result = train_ensemble(dot_data, tmp_path / "ckpt", config, progress=False)
+    assert result["ensemble_rollout_mse"][-1] < 0.5 * result["joint_predictor_rollout_mse"][-1]
+
+
+def test_cli_ensemble_only_needs_members(dot_data: Path, tmp_path: Path) -> None:
+    from ami_robot.cli import main
+
+    checkpoint = _untrained_world_model(tmp_path / "ckpt")
+    argv = ["train", "--data", str(dot_data), "--out", str(checkpoint), "--no-progress", "--device", "cpu"]
+    assert main([*argv, "--ensemble-only"]) != 0
+    assert main([*argv, "--ensemble-only", "--critic-only", "--critic-steps", "2", "--ensemble-members", "2"]) != 0
+    with pytest.raises(ConfigError, match="members"):
+        EnsembleTrainConfig(members=1)
