@@ -91,23 +91,27 @@ class Pairs:
 
 
 @torch.no_grad()
-def encode_episodes(model: WorldModel, files: list[Path], max_frames: int = 0) -> LatentEpisodes:
-    """Encode every frame of the episode `files` with the (frozen) model, one episode at a time."""
+def encode_episodes(
+    model: WorldModel, files: list[Path], max_frames: int = 0, progress: bool = False
+) -> LatentEpisodes:
+    """Encode every frame of the episode `files` with the (frozen) model, one episode at a time
+    (a progress bar over the episodes when `progress`)."""
     latents, actions, states, first, last = [], [], [], [], []
     total = 0
-    for episode in iter_episodes(files, max_frames):
-        n = len(episode.observations)
-        pixels = resize_uint8(episode.observations, model.image_size)
-        latents.append(encode_batched(model, torch.from_numpy(pixels)))
-        padded = np.concatenate([episode.actions, np.full((1, episode.actions.shape[1]), np.nan, np.float32)])
-        normalised = model.normalize_actions(padded)
-        actions.append(np.nan_to_num(normalised, nan=0.0))
-        states.append(episode.states.reshape(n, -1))
-        first.append(np.full(n, total))
-        last.append(np.full(n, total + n - 1))
-        total += n
+    with Progress(progress, len(files), 0, "encode") as bar:
+        for episode in iter_episodes(files, max_frames):
+            n = len(episode.observations)
+            pixels = resize_uint8(episode.observations, model.image_size)
+            latents.append(encode_batched(model, torch.from_numpy(pixels)))
+            padded = np.concatenate([episode.actions, np.full((1, episode.actions.shape[1]), np.nan, np.float32)])
+            actions.append(np.nan_to_num(model.normalize_actions(padded), nan=0.0))
+            states.append(episode.states.reshape(n, -1))
+            first.append(np.full(n, total))
+            last.append(np.full(n, total + n - 1))
+            total += n
+            bar.advance()
     if not latents:
-        raise DataError("no episodes to train the critic on")
+        raise DataError("no episodes to encode")
     return LatentEpisodes(
         torch.cat(latents),
         torch.from_numpy(np.concatenate(actions).astype(np.float32)),
@@ -324,7 +328,9 @@ def train_critic(
     restore(optimizer, state)
 
     train_files, val_files = split_episode_files(data_dir, config.val_fraction, config.seed)
-    sampler = PairSampler(encode_episodes(model, train_files, config.max_frames), model.history, model.frameskip, c)
+    sampler = PairSampler(
+        encode_episodes(model, train_files, config.max_frames, progress), model.history, model.frameskip, c
+    )
     val_sampler = (
         PairSampler(encode_episodes(model, val_files), model.history, model.frameskip, c) if val_files else sampler
     )

@@ -151,7 +151,7 @@ def train_ensemble(
 
     train_files, val_files = split_episode_files(data_dir, config.val_fraction, config.seed)
     sampler = WindowSampler(
-        encode_episodes(model, train_files, config.max_frames), model.history, model.frameskip, c.horizon
+        encode_episodes(model, train_files, config.max_frames, progress), model.history, model.frameskip, c.horizon
     )
     val_sampler = (
         WindowSampler(encode_episodes(model, val_files), model.history, model.frameskip, c.horizon)
