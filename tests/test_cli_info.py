@@ -25,6 +25,7 @@ def checkpoint(tmp_path: Path) -> Path:
         action_low=(-0.5, -1.0),
         action_high=(0.5, 1.0),
         critic=CriticConfig(latent_dim=8, hidden_dim=16, depth=1, embed_dim=8, asymmetric_dim=4),
+        ensemble=2,
     )
     metrics = {
         "step": 40,
@@ -33,6 +34,7 @@ def checkpoint(tmp_path: Path) -> Path:
         "critic": {"mae": 1.5},
         "data": {"path": "/data/dots", "episodes": 12, "env": "dots"},
         "critic_data": {"path": "/data/chained", "episodes": 3},
+        "ensemble": {"ensemble_rollout_mse": [0.1, 0.2], "joint_predictor_rollout_mse": [0.15, 0.3]},
     }
     return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
 
@@ -53,12 +55,15 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "critic    mae 1.5",
         "data        path /data/dots, episodes 12, env dots",
         "  critic    path /data/chained, episodes 3",
+        "ensemble  2 predictors: ",
+        "rollout MSE at step 2: members' mean 0.2, joint predictor 0.3",
         "final (no train state)",
         "checksum    OK: SHA-256",
     ):
         assert expected in text, expected
     shown = json.loads((tmp_path / "info.json").read_text())
     assert shown["loads"] is True and shown["data"]["critic_data"] == {"path": "/data/chained", "episodes": 3}
+    assert shown["parameters"]["ensemble"] == 2 * shown["parameters"]["predictor"]
     in_model = sum(t.numel() for t in load_checkpoint(checkpoint).state_dict().values())
     assert sum(shown["parameters"].values()) == in_model, "counts from the safetensors header equal the model's"
 

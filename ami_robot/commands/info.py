@@ -3,11 +3,12 @@
 ami-robot info ami_robot/checkpoints/tworoom [--json PATH]
 
 The model, its parameter counts (from the safetensors header, without loading a tensor), the
-critic, the action bounds and normalisation, the training metrics, the data it was trained on as
-far as the checkpoint records it, whether training can resume, the brain settings beside it, and
-the checksum state: the full load of `ami_robot.world_model.load_checkpoint` (SHA-256 against
-config.json, tensor names and shapes against the config, finite weights). Exit code 0 when the
-checkpoint loads, 2 when it does not (the reason is printed in the checksum line).
+critic and the predictor ensemble, the action bounds and normalisation, the training metrics, the
+data it was trained on as far as the checkpoint records it, whether training can resume, the brain
+settings beside it, and the checksum state: the full load of
+`ami_robot.world_model.load_checkpoint` (SHA-256 against config.json, tensor names and shapes
+against the config, finite weights). Exit code 0 when the checkpoint loads, 2 when it does not
+(the reason is printed in the checksum line).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ METRIC_LABELS = {
     "probe_r2": "probe R2",
     "sigreg": "sigreg",
 }
-DATA_KEYS = ("data", "critic_data")
-"""The checkpoint's records of the datasets its world model and its critic learned from
+DATA_KEYS = ("data", "critic_data", "ensemble_data")
+"""The checkpoint's records of the datasets its world model, its critic and its ensemble learned from
 (`ami_robot.data.episodes.dataset_provenance`)."""
 
 
@@ -99,6 +100,13 @@ def describe(directory: Path) -> dict[str, Any]:
     }
 
 
+def _encoder_shape(encoder: dict[str, Any]) -> str:
+    if encoder["kind"] == "vit":
+        return f" dim {encoder['vit_dim']}"
+    keypoints = f", {encoder['keypoints']} keypoints" if encoder["kind"] == "keypoints" else ""
+    return f" channels {tuple(encoder['cnn_channels'])}{keypoints}"
+
+
 def _numbers(values: Any) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in values) + "]" if values else "not recorded"
 
@@ -111,8 +119,7 @@ def render(info: dict[str, Any]) -> str:
         f"checkpoint  {info['checkpoint']}",
         f"model       latent {model['latent_dim']}, image {model['image_size']} px, history {model['history']}, "
         f"action dim {model['env_action_dim']}, frameskip {model['frameskip']}",
-        f"  encoder   {encoder['kind']}"
-        + (f" channels {tuple(encoder['cnn_channels'])}" if encoder["kind"] == "cnn" else f" dim {encoder['vit_dim']}")
+        f"  encoder   {encoder['kind']}{_encoder_shape(encoder)}"
         + f", feature {encoder['feature_dim']}: {params.get('encoder', 0) + params.get('projector', 0):,} params",
         f"  predictor {predictor['kind']} {predictor['hidden_dim']} x {predictor['depth']}, {predictor['activation']}: "
         f"{params.get('predictor', 0):,} params",
@@ -120,6 +127,9 @@ def render(info: dict[str, Any]) -> str:
         if critic is None
         else f"  critic    {critic['hidden_dim']} x {critic['depth']} -> {critic['embed_dim']}: "
         f"{params.get('critic', 0):,} params",
+        f"  ensemble  {model['ensemble']} predictors: {params.get('ensemble', 0):,} params"
+        if model.get("ensemble")
+        else "  ensemble  none",
         f"  total     {sum(params.values()):,} params, {info['weights_bytes'] / 1e6:.1f} MB",
         f"actions     low {_numbers(model['action_low'])}, high {_numbers(model['action_high'])}; "
         f"mean {_numbers(model['action_mean'])}, std {_numbers(model['action_std'])}",
@@ -130,10 +140,19 @@ def render(info: dict[str, Any]) -> str:
     if isinstance(metrics.get("critic"), dict):
         critic_metrics = [f"{k} {v:.4g}" for k, v in metrics["critic"].items() if _is_number(v)][:6]
         lines.append(f"  critic    {', '.join(critic_metrics)}")
+    if isinstance(metrics.get("ensemble"), dict):
+        rollout = {k: metrics["ensemble"].get(f"{k}_rollout_mse") for k in ("ensemble", "joint_predictor")}
+        if all(isinstance(v, list) and v for v in rollout.values()):
+            lines.append(
+                f"  ensemble  rollout MSE at step {len(rollout['ensemble'])}: members' mean "
+                f"{rollout['ensemble'][-1]:.4g}, joint predictor {rollout['joint_predictor'][-1]:.4g}"
+            )
     sources = {key: ", ".join(f"{k} {v}" for k, v in record.items()) for key, record in info["data"].items()}
     lines.append(f"data        {sources.get('data') or 'not recorded in this checkpoint'}")
     if "critic_data" in sources:
         lines.append(f"  critic    {sources['critic_data']}")
+    if "ensemble_data" in sources:
+        lines.append(f"  ensemble  {sources['ensemble_data']}")
     resume = info["train_state"]
     lines.append(f"training    {'resumable from step ' + str(resume['step']) if resume else 'final (no train state)'}")
     lines.append(f"settings    {info['settings_file'] or 'none (the built-in BrainSettings defaults)'}")
