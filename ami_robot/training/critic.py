@@ -30,7 +30,7 @@ from ami_robot.perception import resize_uint8
 from ami_robot.training.config import CriticTrainConfig, TrainConfig, learning_rate
 from ami_robot.training.distributed import rank_device
 from ami_robot.training.metrics import encode_batched
-from ami_robot.training.stage import Progress, adamw, json_ready, optimisation_step, restore, write_metrics
+from ami_robot.training.stage import Progress, adamw, frozen, json_ready, optimisation_step, restore, stage_result
 from ami_robot.world_model.checkpoint import (
     CRITIC_TRAIN_STATE,
     TrainState,
@@ -276,13 +276,6 @@ def _binned(distance: torch.Tensor, critic: torch.Tensor, latent_l2: torch.Tenso
     return rows
 
 
-def _frozen(model: WorldModel) -> WorldModel:
-    model.eval()
-    for parameter in [*model.encoder.parameters(), *model.predictor.parameters()]:
-        parameter.requires_grad_(False)
-    return model
-
-
 def train_critic(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -303,7 +296,7 @@ def train_critic(
         raise ConfigError("the critic stage needs critic.steps >= 1 (--critic-steps)")
     out_dir = Path(out_dir)
     device = rank_device(config.device, 0)
-    model = _frozen(load_checkpoint(out_dir, map_location=device))
+    model = frozen(load_checkpoint(out_dir, map_location=device))
     critic_config = dataclasses.replace(c.model, latent_dim=model.latent_dim)
     start_step, history_log = 0, []
     state: TrainState | None = None
@@ -362,18 +355,8 @@ def train_critic(
                 checkpoint(done, metrics)
     if not metrics:
         metrics = json_ready({**validation.metrics(critic), "step": start_step})
-    result = json_ready(
-        {
-            **metrics,
-            "elapsed_s": time.perf_counter() - started,
-            "train_frames": sampler.episodes.n_frames,
-            "val_frames": validation.episodes.n_frames,
-            "checkpoint": str(out_dir),
-        }
-    )
-    if json_path is not None:
-        write_metrics(json_path, result, history_log)
-    return result
+    frames = {"train_frames": sampler.episodes.n_frames, "val_frames": validation.episodes.n_frames}
+    return stage_result(metrics, started, frames, out_dir, json_path, history_log)
 
 
 def _validation_line(metrics: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.critic import LatentEpisodes, encode_episodes
 from ami_robot.training.distributed import rank_device
-from ami_robot.training.stage import Progress, adamw, json_ready, optimisation_step, restore, write_metrics
+from ami_robot.training.stage import Progress, adamw, frozen, json_ready, optimisation_step, restore, stage_result
 from ami_robot.world_model.checkpoint import (
     ENSEMBLE_TRAIN_STATE,
     TrainState,
@@ -94,13 +94,6 @@ def rollout_errors(predictor: torch.nn.Module | PredictorEnsemble, windows: Late
     return [float(v) for v in (predicted - windows.targets).square().mean((0, 2))]
 
 
-def _frozen(model: WorldModel) -> WorldModel:
-    model.eval()
-    for parameter in [*model.encoder.parameters(), *model.predictor.parameters()]:
-        parameter.requires_grad_(False)
-    return model
-
-
 def _new_ensemble(model: WorldModel, members: int, seed: int) -> PredictorEnsemble:
     predictors = []
     for member in range(members):
@@ -129,7 +122,7 @@ def train_ensemble(
         raise ConfigError("the ensemble stage needs ensemble.members >= 2 (--ensemble-members)")
     out_dir = Path(out_dir)
     device = rank_device(config.device, 0)
-    model = _frozen(load_checkpoint(out_dir, map_location=device))
+    model = frozen(load_checkpoint(out_dir, map_location=device))
     start_step, history_log = 0, []
     state: TrainState | None = None
     if resume and has_train_state(out_dir, ENSEMBLE_TRAIN_STATE):
@@ -204,18 +197,8 @@ def train_ensemble(
                         json_ready({**recorded, "ensemble": metrics, "ensemble_data": ensemble_data}),
                         train_state_name=ENSEMBLE_TRAIN_STATE,
                     )
-    result = json_ready(
-        {
-            **metrics,
-            "elapsed_s": time.perf_counter() - started,
-            "train_frames": sampler.episodes.n_frames,
-            "val_frames": val_sampler.episodes.n_frames,
-            "checkpoint": str(out_dir),
-        }
-    )
-    if json_path is not None:
-        write_metrics(json_path, result, history_log)
-    return result
+    frames = {"train_frames": sampler.episodes.n_frames, "val_frames": val_sampler.episodes.n_frames}
+    return stage_result(metrics, started, frames, out_dir, json_path, history_log)
 
 
 def _validation_line(metrics: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
-"""What every training stage (the world model, then the critic) shares: the AdamW set-up and its
-resumed state, one optimisation step, the progress bar with its validation lines, and metrics
-written as strict JSON."""
+"""What every training stage (the world model, then the critic and the ensemble) shares: the AdamW
+set-up and its resumed state, one optimisation step, the progress bar with its validation lines, the
+frozen world model of the later stages, and the final metrics written as strict JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,7 @@ from torch import nn
 
 from ami_robot.training.config import OptimiserConfig
 from ami_robot.world_model.checkpoint import TrainState
+from ami_robot.world_model.model import WorldModel
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +113,28 @@ def write_metrics(path: str | Path, result: dict[str, Any], history: list[dict[s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(json_ready({**result, "history": history}), indent=2, allow_nan=False))
+
+
+def frozen(model: WorldModel) -> WorldModel:
+    """`model` in eval mode with its encoder and predictor frozen (the later stages train beside them)."""
+    model.eval()
+    for parameter in [*model.encoder.parameters(), *model.predictor.parameters()]:
+        parameter.requires_grad_(False)
+    return model
+
+
+def stage_result(
+    metrics: dict[str, Any],
+    started: float,
+    frames: dict[str, int],
+    out_dir: Path,
+    json_path: str | Path | None,
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A later stage's result: its last validation `metrics` with the seconds since `started`
+    (time.perf_counter), the `frames` counts and the checkpoint, also written with the validation
+    `history` to `json_path` when given."""
+    result = json_ready({**metrics, "elapsed_s": time.perf_counter() - started, **frames, "checkpoint": str(out_dir)})
+    if json_path is not None:
+        write_metrics(json_path, result, history)
+    return result
