@@ -14,7 +14,7 @@ from ami_robot.cost.terms import Cost
 from ami_robot.planning import MLPDynamics, PlannerConfig
 from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
-from ami_robot.world_model.model import autoregressive_rollout
+from ami_robot.world_model.rollout import autoregressive_rollout
 
 FULL_COST = CostConfig(
     goal_weight=1.0,

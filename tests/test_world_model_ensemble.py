@@ -29,7 +29,7 @@ from ami_robot.world_model import (
     load_checkpoint,
     save_checkpoint,
 )
-from ami_robot.world_model.model import autoregressive_rollout
+from ami_robot.world_model.rollout import autoregressive_rollout
 
 MEMBER = MLPPredictorConfig(latent_dim=4, action_dim=2, hidden_dim=16, depth=2, history=2)
 

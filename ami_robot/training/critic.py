@@ -41,7 +41,8 @@ from ami_robot.world_model.checkpoint import (
     save_checkpoint,
 )
 from ami_robot.world_model.critic import Critic
-from ami_robot.world_model.model import WorldModel, autoregressive_rollout
+from ami_robot.world_model.model import WorldModel
+from ami_robot.world_model.rollout import autoregressive_rollout
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from ami_robot.world_model.checkpoint import (
     save_checkpoint,
 )
 from ami_robot.world_model.ensemble import PredictorEnsemble
-from ami_robot.world_model.model import WorldModel, autoregressive_rollout, build_predictor
+from ami_robot.world_model.model import WorldModel, build_predictor
+from ami_robot.world_model.rollout import autoregressive_rollout
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ami_robot.world_model.rollout import autoregressive_rollout
+
 
 class PredictorEnsemble(nn.Module):
     """`members` predictors; `rollout(z_history (B, k, D), actions (B, H, A))` -> (M, B, H, D), each
@@ -39,8 +41,6 @@ class PredictorEnsemble(nn.Module):
 
     def rollout(self, z_history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Latents (M, B, H, D) that each member predicts for actions (B, H, A) from z_history (B, k, D)."""
-        from ami_robot.world_model.model import autoregressive_rollout
-
         return torch.stack([autoregressive_rollout(member, z_history, actions) for member in self.members])
 
     def forward(self, z_history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from ami_robot.perception import Encoder, EncoderConfig, to_model_input
 from ami_robot.world_model.critic import Critic, CriticConfig
 from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import ACTIVATIONS, MLPPredictor, MLPPredictorConfig
+from ami_robot.world_model.rollout import autoregressive_rollout
 from ami_robot.world_model.transformer_predictor import TransformerPredictor, TransformerPredictorConfig
 
 
@@ -88,17 +89,6 @@ class WorldModelConfig:
     @property
     def action_dim(self) -> int:
         return self.env_action_dim * self.frameskip
-
-
-def autoregressive_rollout(predictor: nn.Module, z_history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Latents (B, H, D) that `predictor` ((B, k, D) history, (B, A) action -> (B, D)) predicts for
-    actions (B, H, A) from z_history (B, k, D), each prediction becoming the newest history frame."""
-    predictions = []
-    for step in range(actions.shape[1]):
-        z_next = predictor(z_history, actions[:, step])
-        predictions.append(z_next)
-        z_history = torch.cat([z_history[:, 1:], z_next.unsqueeze(1)], dim=1)
-    return torch.stack(predictions, dim=1)
 
 
 def build_predictor(config: WorldModelConfig) -> nn.Module:

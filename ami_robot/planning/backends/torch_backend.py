@@ -19,7 +19,7 @@ from ami_robot.planning.backends.base import RawPlan
 from ami_robot.planning.config import PlannerConfig
 from ami_robot.world_model.critic import Critic
 from ami_robot.world_model.ensemble import PredictorEnsemble
-from ami_robot.world_model.model import autoregressive_rollout
+from ami_robot.world_model.rollout import autoregressive_rollout
 
 
 class TorchBackend:
