@@ -30,13 +30,20 @@ from ami_robot.perception import resize_uint8
 from ami_robot.training.config import CriticTrainConfig, TrainConfig, learning_rate
 from ami_robot.training.distributed import rank_device
 from ami_robot.training.metrics import encode_batched
-from ami_robot.training.stage import Progress, adamw, frozen, json_ready, optimisation_step, restore, stage_result
+from ami_robot.training.stage import (
+    Progress,
+    adamw,
+    frozen,
+    json_ready,
+    optimisation_step,
+    restore,
+    resumed_stage_state,
+    stage_result,
+)
 from ami_robot.world_model.checkpoint import (
     CRITIC_TRAIN_STATE,
     TrainState,
-    has_train_state,
     load_checkpoint,
-    load_train_state,
     read_config,
     save_checkpoint,
 )
@@ -299,20 +306,10 @@ def train_critic(
     device = rank_device(config.device, 0)
     model = frozen(load_checkpoint(out_dir, map_location=device))
     critic_config = dataclasses.replace(c.model, latent_dim=model.latent_dim)
-    start_step, history_log = 0, []
-    state: TrainState | None = None
-    if resume and has_train_state(out_dir, CRITIC_TRAIN_STATE):
-        state = load_train_state(out_dir, CRITIC_TRAIN_STATE)
-        if model.critic is None or model.config.critic != critic_config:
-            raise ConfigError(
-                f"{out_dir}: the checkpoint's critic differs from this run's; resume with the same config"
-            )
-        start_step, history_log = state.step, state.history
-    else:
-        if model.critic is not None:
-            raise FileExistsError(
-                f"{out_dir} already holds a trained critic; pass --resume to continue it or choose another --out"
-            )
+    held, matches = model.critic is not None, model.config.critic == critic_config
+    state = resumed_stage_state(out_dir, CRITIC_TRAIN_STATE, resume, held, matches, "critic")
+    start_step, history_log = (state.step, state.history) if state is not None else (0, [])
+    if state is None:
         torch.manual_seed(config.seed)
         model.attach_critic(Critic(critic_config))
     critic = model.critic

@@ -26,13 +26,20 @@ from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.critic import LatentEpisodes, encode_episodes
 from ami_robot.training.distributed import rank_device
-from ami_robot.training.stage import Progress, adamw, frozen, json_ready, optimisation_step, restore, stage_result
+from ami_robot.training.stage import (
+    Progress,
+    adamw,
+    frozen,
+    json_ready,
+    optimisation_step,
+    restore,
+    resumed_stage_state,
+    stage_result,
+)
 from ami_robot.world_model.checkpoint import (
     ENSEMBLE_TRAIN_STATE,
     TrainState,
-    has_train_state,
     load_checkpoint,
-    load_train_state,
     read_config,
     save_checkpoint,
 )
@@ -124,20 +131,10 @@ def train_ensemble(
     out_dir = Path(out_dir)
     device = rank_device(config.device, 0)
     model = frozen(load_checkpoint(out_dir, map_location=device))
-    start_step, history_log = 0, []
-    state: TrainState | None = None
-    if resume and has_train_state(out_dir, ENSEMBLE_TRAIN_STATE):
-        state = load_train_state(out_dir, ENSEMBLE_TRAIN_STATE)
-        if model.ensemble is None or len(model.ensemble) != c.members:
-            raise ConfigError(
-                f"{out_dir}: the checkpoint's ensemble differs from this run's; resume with the same config"
-            )
-        start_step, history_log = state.step, state.history
-    else:
-        if model.ensemble is not None:
-            raise FileExistsError(
-                f"{out_dir} already holds a predictor ensemble; pass --resume to continue it or choose another --out"
-            )
+    held, matches = model.ensemble is not None, model.config.ensemble == c.members
+    state = resumed_stage_state(out_dir, ENSEMBLE_TRAIN_STATE, resume, held, matches, "predictor ensemble")
+    start_step, history_log = (state.step, state.history) if state is not None else (0, [])
+    if state is None:
         model.attach_ensemble(_new_ensemble(model, c.members, config.seed))
     ensemble = model.ensemble
     assert ensemble is not None

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ami_robot.config import ConfigError
 from ami_robot.training.config import OptimiserConfig
-from ami_robot.world_model.checkpoint import TrainState
+from ami_robot.world_model.checkpoint import TrainState, has_train_state, load_train_state
 from ami_robot.world_model.model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,24 @@ def frozen(model: WorldModel) -> WorldModel:
     for parameter in [*model.encoder.parameters(), *model.predictor.parameters()]:
         parameter.requires_grad_(False)
     return model
+
+
+def resumed_stage_state(
+    out_dir: Path, state_name: str, resume: bool, held: bool, matches: bool, part: str
+) -> TrainState | None:
+    """The train state (files `state_name`.*) a later stage continues from; None: start afresh.
+    `held`: the checkpoint already has the stage's `part`; `matches`: it has the architecture this
+    run asks for. Raises ConfigError when resuming a `part` that differs, FileExistsError when
+    starting afresh over one without `resume`."""
+    if resume and has_train_state(out_dir, state_name):
+        if not matches:
+            raise ConfigError(
+                f"{out_dir}: the checkpoint's {part} differs from this run's; resume with the same config"
+            )
+        return load_train_state(out_dir, state_name)
+    if held:
+        raise FileExistsError(f"{out_dir} already holds a {part}; pass --resume to continue it or choose another --out")
+    return None
 
 
 def stage_result(
