@@ -1,8 +1,8 @@
 """Process plumbing shared by the node executables, `ami-robot demo`, `ami-robot collect` and the tests.
 
-- Stop signals: SIGINT and SIGTERM only set a flag (`stop_on_signals`); the program checks it at a
-  point of its choosing. Nothing is raised from a handler, where it could land in code that
-  swallows it (a weakref callback, rclpy's own teardown).
+- Stop signals: SIGINT and SIGTERM only set a `StopFlag` (`stop_on_signals`); the program checks it
+  at a point of its choosing. Nothing is raised from a handler, where it could land in code that
+  swallows it (a weakref callback, rclpy's own teardown), and no lock is taken in one.
 - Children die with their parent: `die_with_parent` (Linux `prctl(PR_SET_PDEATHSIG)`; a no-op elsewhere).
 - Supervision: `ChildProcesses` starts commands in their own process groups and stops them with
   SIGINT, then SIGTERM, then SIGKILL.
@@ -44,7 +44,27 @@ _PR_SET_PDEATHSIG = 1
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def request_stop_on_signals(stop: threading.Event, signals: Sequence[int] = STOP_SIGNALS) -> dict[int, SignalHandler]:
+class StopFlag:
+    """A flag that signal handlers set: one attribute, no lock.
+
+    A handler runs on the main thread between two bytecodes of whatever it interrupted, so a
+    handler that takes a lock (`threading.Event.set`) can interrupt itself while holding it: the
+    next signal's handler then waits on the lock its own thread holds, each further signal nests
+    one more wait, and the process ends in a RecursionError (Ctrl-C repeated, or a terminal and
+    ros2 launch each sending SIGINT to a loaded machine).
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+def request_stop_on_signals(stop: StopFlag, signals: Sequence[int] = STOP_SIGNALS) -> dict[int, SignalHandler]:
     """From now on `signals` set `stop` and do nothing else; returns the handlers they replace.
 
     Also overrides a SIGINT that the parent left ignored (a shell's background job, a test runner).
@@ -65,12 +85,12 @@ def ignore_stop_signals(signals: Sequence[int] = STOP_SIGNALS) -> None:
 
 
 @contextmanager
-def stop_on_signals(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[threading.Event]:
+def stop_on_signals(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[StopFlag]:
     """A flag that `signals` set while the block runs; the previous handlers come back after it.
 
     Outside the main thread, where Python cannot handle signals, the flag is returned unhooked.
     """
-    stop = threading.Event()
+    stop = StopFlag()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = request_stop_on_signals(stop, signals) if in_main_thread else {}
     try:

@@ -47,6 +47,41 @@ def test_stop_signals_set_the_flag_and_raise_nothing() -> None:
     assert signal.getsignal(signal.SIGINT) is before, "the previous handler is back"
 
 
+def test_a_storm_of_stop_signals_cannot_wedge_the_handler(tmp_path: Path) -> None:
+    """Signals keep arriving while the process tears down, and a busy thread takes the GIL away from
+    the main thread mid-handler: a handler taking a lock (threading.Event.set) nested on itself
+    here until a RecursionError (the way `serve` ended under Ctrl-C on a loaded CI machine)."""
+    storm_target = python("""
+        import threading, time
+        from ami_robot.runtime import StopFlag, ignore_stop_signals, request_stop_on_signals
+
+        def busy():
+            while True:
+                sum(range(1000))
+
+        threading.Thread(target=busy, daemon=True).start()
+        stop = StopFlag()
+        request_stop_on_signals(stop)
+        print("ready", flush=True)
+        while not stop.is_set():
+            time.sleep(0.001)
+        teardown_ends = time.monotonic() + 1.5
+        while time.monotonic() < teardown_ends:
+            sum(range(100))
+        ignore_stop_signals()
+        print("stopped", flush=True)
+    """)
+    with ChildProcesses(tmp_path) as children:
+        process = children.start("storm_target", storm_target)
+        assert wait_until(lambda: "ready" in children.log("storm_target").read_text(), 20.0)
+        deadline = time.monotonic() + 20.0
+        while process.poll() is None and time.monotonic() < deadline:
+            os.kill(process.pid, signal.SIGINT)
+            time.sleep(0.0002)
+        output = children.log("storm_target").read_text()
+        assert process.poll() == 0 and "stopped" in output and "Traceback" not in output, output[-2000:]
+
+
 def test_children_run_in_their_own_group_and_a_stubborn_one_is_killed(tmp_path: Path) -> None:
     stubborn = python("""
         import signal, time

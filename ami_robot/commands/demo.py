@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     recorder = (RECORDER,) if args.record is not None else ()
     plan = DemoEpisodes(args.env, args.episodes, float(args.rate), args.seed, args.goal_offset, args.budget, recorder)
     children = ChildProcesses(out, os.environ.copy())
-    with stop_on_signals() as stop:  # Ctrl-C and SIGTERM: the next spin raises KeyboardInterrupt
+    with stop_on_signals() as stop:  # Ctrl-C and SIGTERM: `check` raises KeyboardInterrupt
 
         def check() -> None:
             if stop.is_set():

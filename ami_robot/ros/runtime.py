@@ -20,7 +20,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -32,7 +31,13 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from ami_robot.errors import AmiRobotError
-from ami_robot.runtime import TeardownWatchdog, configure_logging, ignore_stop_signals, request_stop_on_signals
+from ami_robot.runtime import (
+    StopFlag,
+    TeardownWatchdog,
+    configure_logging,
+    ignore_stop_signals,
+    request_stop_on_signals,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +95,7 @@ def serve(factories: Sequence[Callable[[], Node]], argv: list[str] | None = None
     would not come up, 2 when a node refused its start-up settings.
     """
     configure_logging()
-    stop = threading.Event()
+    stop = StopFlag()
     request_stop_on_signals(stop)
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
     nodes: list[Node] = []
@@ -122,7 +127,7 @@ def serve(factories: Sequence[Callable[[], Node]], argv: list[str] | None = None
     return 0
 
 
-def spin(executor: Executor, until: threading.Event) -> None:
+def spin(executor: Executor, until: StopFlag) -> None:
     """Run callbacks until `until` is set or rclpy shuts down, checking at least every 0.1 s.
 
     A lifecycle transition (cleanup, model switch) destroys timers and subscriptions that the

@@ -18,7 +18,6 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ami_robot.data import episodes as dataset
-from ami_robot.runtime import die_with_parent, stop_on_signals
+from ami_robot.runtime import StopFlag, die_with_parent, stop_on_signals
 from ami_sim.base import check_image_size
 from ami_sim.policies import Policy
 from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, spec
@@ -193,7 +192,7 @@ class _WorkerProcesses:
             process.start()
         return self
 
-    def results(self, stop: threading.Event) -> Iterator[tuple[int, int, bool]]:
+    def results(self, stop: StopFlag) -> Iterator[tuple[int, int, bool]]:
         """Finished episodes as the workers report them, until all are done or `stop` is set."""
         running = len(self.processes)
         while running and not stop.is_set():
