@@ -24,8 +24,8 @@ from ami_robot.data.episodes import dataset_provenance
 from ami_robot.data.windows import split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
-from ami_robot.training.critic import LatentEpisodes, encode_episodes
 from ami_robot.training.distributed import rank_device
+from ami_robot.training.latents import LatentEpisodes, encode_episodes
 from ami_robot.training.stage import (
     Progress,
     adamw,
