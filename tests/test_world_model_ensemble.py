@@ -63,12 +63,16 @@ def test_ensemble_needs_two_members_of_one_architecture() -> None:
 def test_ensemble_cost_is_the_members_mean_plus_their_disagreement() -> None:
     torch.manual_seed(0)
     latents, actions, goal = torch.randn(3, 7, 4, 5), torch.randn(7, 4, 2), torch.randn(5)
-    config = CostConfig(goal_running_weight=0.5, action_weight=0.1, disagreement_weight=2.0)
+    config = CostConfig(
+        goal_running_weight=0.5, action_weight=0.1, disagreement_weight=2.0, disagreement_running_weight=0.3
+    )
     cost = Cost.from_config(config)
     members = torch.stack([cost(z, actions, goal) for z in latents])
-    torch.testing.assert_close(cost(latents, actions, goal), members.mean(0) + 2.0 * disagreement(latents))
-    spread = latents[:, :, -1] - latents[:, :, -1].mean(0)
-    torch.testing.assert_close(disagreement(latents), spread.square().mean(0).sum(-1))
+    expected = members.mean(0) + 2.0 * disagreement(latents) + 0.3 * disagreement(latents, every_step=True)
+    torch.testing.assert_close(cost(latents, actions, goal), expected)
+    spread = latents - latents.mean(0)
+    torch.testing.assert_close(disagreement(latents), spread[:, :, -1].square().mean(0).sum(-1))
+    torch.testing.assert_close(disagreement(latents, every_step=True), spread.square().mean(0).sum((-2, -1)))
     agreeing = latents[:1].expand(3, -1, -1, -1)
     torch.testing.assert_close(cost(agreeing, actions, goal), cost(latents[0], actions, goal))
 
@@ -90,6 +94,9 @@ def test_planner_refuses_disagreement_without_an_ensemble_and_native_backends_wi
     config = PlannerConfig(horizon=2, samples=8, iterations=1, elites=2, cost=CostConfig(disagreement_weight=1.0))
     with pytest.raises(ValueError, match="PredictorEnsemble"):
         CEMPlanner(_members(1)[0], config)
+    running = dataclasses.replace(config, cost=CostConfig(disagreement_running_weight=1.0))
+    with pytest.raises(ValueError, match="PredictorEnsemble"):
+        CEMPlanner(_members(1)[0], running)
     with pytest.raises(TypeError, match="torch"):
         CEMPlanner(PredictorEnsemble(_members(2)), config, backend="cpu")
 

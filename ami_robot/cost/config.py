@@ -35,11 +35,22 @@ class CostConfig:
         "with an ensemble; the other terms are then the members' mean)",
         low=0.0,
     )
+    disagreement_running_weight: float = setting(
+        0.0,
+        help="weight of the predictor ensemble's spread summed over every step 1..H, sum_t sum_d var_m z_t,d "
+        "(needs a model with an ensemble)",
+        low=0.0,
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)
         if self.latent_low is not None and self.latent_high is not None and self.latent_low > self.latent_high:
             raise ConfigError(f"CostConfig: latent_low {self.latent_low} > latent_high {self.latent_high}")
+
+    @property
+    def uses_ensemble(self) -> bool:
+        """Whether a disagreement term is on (the planner then needs the model's predictor ensemble)."""
+        return self.disagreement_weight > 0 or self.disagreement_running_weight > 0
 
     @property
     def uses_critic(self) -> bool:

@@ -9,7 +9,7 @@ backend only).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 
@@ -27,6 +27,9 @@ class CostInputs:
 
 
 class CostTerm(Protocol):
+    reads_latents: ClassVar[bool]
+    """False for terms of the actions alone, which an ensemble's members share."""
+
     @property
     def weight(self) -> float: ...
 
@@ -39,6 +42,7 @@ class CostTerm(Protocol):
 class GoalDistance:
     """weight * |z_H - g|^2, or with every_step weight * sum_t |z_t - g|^2."""
 
+    reads_latents: ClassVar[bool] = True
     weight: float
     every_step: bool = False
 
@@ -51,6 +55,7 @@ class GoalDistance:
 class ActionMagnitude:
     """weight * sum_t |a_t|^2."""
 
+    reads_latents: ClassVar[bool] = False
     weight: float
 
     def __call__(self, x: CostInputs) -> torch.Tensor:
@@ -61,6 +66,7 @@ class ActionMagnitude:
 class ActionSmoothness:
     """weight * sum_t |a_t - a_{t-1}|^2, starting from the previous applied action when given."""
 
+    reads_latents: ClassVar[bool] = False
     weight: float
 
     def __call__(self, x: CostInputs) -> torch.Tensor:
@@ -74,6 +80,7 @@ class ActionSmoothness:
 class LatentBounds:
     """weight * sum_t sum_d relu(z - high)^2 + relu(low - z)^2 (a soft box in latent space)."""
 
+    reads_latents: ClassVar[bool] = True
     weight: float
     low: float | None = None
     high: float | None = None
@@ -105,6 +112,7 @@ class CriticSteps:
     """weight * C(z_H, g), or with every_step weight * sum_t C(z_t, g): the steps to the goal that a
     trained critic predicts (model steps). The goal is embedded once per call."""
 
+    reads_latents: ClassVar[bool] = True
     weight: float
     critic: LatentCritic
     every_step: bool = False
@@ -115,19 +123,25 @@ class CriticSteps:
         return self.weight * steps.sum(-1)
 
 
-def disagreement(latents: torch.Tensor) -> torch.Tensor:
-    """An ensemble's spread at the final step: latents (M, N, H, D) -> sum_d var_m z_H,d (N,)."""
-    return latents[:, :, -1].var(0, unbiased=False).sum(-1)
+def disagreement(latents: torch.Tensor, every_step: bool = False) -> torch.Tensor:
+    """An ensemble's spread: latents (M, N, H, D) -> sum_d var_m z_H,d at the final step, or with
+    every_step sum_t sum_d var_m z_t,d (N,)."""
+    spread = latents.var(0, unbiased=False).sum(-1)  # (N, H)
+    return spread.sum(-1) if every_step else spread[:, -1]
 
 
 class Cost:
     """Sum of the enabled terms: cost(latents, actions, goal, previous_action) -> (N,). Latents
-    (M, N, H, D) from a predictor ensemble cost the members' mean of the terms plus
-    `disagreement_weight` * `disagreement`."""
+    (M, N, H, D) from a predictor ensemble cost the members' mean of the latent terms, the action
+    terms once, plus `disagreement_weight` * `disagreement` at the final step and
+    `disagreement_running_weight` * `disagreement` summed over every step."""
 
-    def __init__(self, terms: list[CostTerm], disagreement_weight: float = 0.0) -> None:
+    def __init__(
+        self, terms: list[CostTerm], disagreement_weight: float = 0.0, disagreement_running_weight: float = 0.0
+    ) -> None:
         self.terms = [t for t in terms if t.weight != 0.0]
         self.disagreement_weight = disagreement_weight
+        self.disagreement_running_weight = disagreement_running_weight
 
     @classmethod
     def from_config(cls, config: CostConfig, critic: LatentCritic | None = None) -> Cost:
@@ -148,7 +162,7 @@ class Cost:
                 CriticSteps(config.critic_weight, critic),
                 CriticSteps(config.critic_running_weight, critic, every_step=True),
             ]
-        return cls(terms, config.disagreement_weight)
+        return cls(terms, config.disagreement_weight, config.disagreement_running_weight)
 
     def __call__(
         self,
@@ -157,11 +171,21 @@ class Cost:
         goal: torch.Tensor,
         previous_action: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if latents.dim() == 4:
-            members = torch.stack([self(z, actions, goal, previous_action) for z in latents])
-            return members.mean(0) + self.disagreement_weight * disagreement(latents)
-        x = CostInputs(latents, actions, goal, previous_action)
-        total = torch.zeros(latents.shape[0], dtype=latents.dtype, device=latents.device)
-        for term in self.terms:
+        if latents.dim() == 3:
+            return self._sum(self.terms, CostInputs(latents, actions, goal, previous_action))
+        latent_terms = [t for t in self.terms if t.reads_latents]
+        action_terms = [t for t in self.terms if not t.reads_latents]
+        members = torch.stack([self._sum(latent_terms, CostInputs(z, actions, goal, previous_action)) for z in latents])
+        total = members.mean(0) + self._sum(action_terms, CostInputs(latents[0], actions, goal, previous_action))
+        if self.disagreement_weight:
+            total = total + self.disagreement_weight * disagreement(latents)
+        if self.disagreement_running_weight:
+            total = total + self.disagreement_running_weight * disagreement(latents, every_step=True)
+        return total
+
+    @staticmethod
+    def _sum(terms: list[CostTerm], x: CostInputs) -> torch.Tensor:
+        total = torch.zeros(x.latents.shape[0], dtype=x.latents.dtype, device=x.latents.device)
+        for term in terms:
             total = total + term(x)
         return total

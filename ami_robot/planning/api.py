@@ -125,8 +125,11 @@ class _SamplingPlanner:
             backend = "torch"  # only the torch backend runs predictors other than the MLP
         if self.config.cost.uses_critic and critic is None:
             raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
-        if self.config.cost.disagreement_weight > 0 and not isinstance(dynamics, PredictorEnsemble):
-            raise ValueError("cost.disagreement_weight > 0 needs a PredictorEnsemble (a model with an ensemble)")
+        if self.config.cost.uses_ensemble and not isinstance(dynamics, PredictorEnsemble):
+            raise ValueError(
+                "cost.disagreement_weight / disagreement_running_weight > 0 needs a PredictorEnsemble "
+                "(a model with an ensemble)"
+            )
         self.critic = critic
         name = resolve_backend(backend)
         model: nn.Module | MLPDynamics  # what the backend runs: a module for torch, else an MLPDynamics
