@@ -60,3 +60,19 @@ def test_reset_forgets_everything_and_shapes_are_checked() -> None:
         memory.acted(np.zeros(1))
     with pytest.raises(ValueError, match="capacity"):
         ShortTermMemory(2, 2, capacity=0)
+
+
+def test_a_model_step_stores_the_latent_then_the_block_with_its_prediction() -> None:
+    memory = ShortTermMemory(latent_dim=2, action_dim=1)
+    seen: list[np.ndarray] = []
+
+    def predict_next(history: np.ndarray) -> np.ndarray:
+        seen.append(history)
+        return history[-1] + 1.0
+
+    assert memory.begin_model_step(np.zeros(2), np.array([0.5]), predict_next, history=3) is None
+    np.testing.assert_array_equal(seen[0], np.zeros((3, 2)))
+    np.testing.assert_array_equal(memory.last_actions(1), [[0.5]])
+    surprise = memory.begin_model_step(np.array([1.0, 3.0]), np.array([-0.5]), predict_next, history=2)
+    assert surprise == pytest.approx((0.0**2 + 2.0**2) / 2)
+    np.testing.assert_array_equal(seen[1], [[0.0, 0.0], [1.0, 3.0]])

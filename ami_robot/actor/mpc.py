@@ -184,17 +184,13 @@ class Actor:
 
     def _send_queued(self) -> BrainCommand:
         action, block = self._queue.popleft()
-        surprise = self._begin_model_step(block) if block is not None else None
+        surprise = None
+        if block is not None:  # a model step of the current plan starts, without planning
+            assert self._latest is not None
+            surprise = self.memory.begin_model_step(
+                self._latest, block, lambda history: self._rollout(history, block[None])[0], self.model.history
+            )
         return self._as_command(self.guard.command(action[None], 0.0), surprise=surprise, block=block)
-
-    def _begin_model_step(self, block: np.ndarray) -> float | None:
-        """A model step of the current plan starts with `block` (action_dim,), without planning:
-        store the latest latent (its surprise is returned) and the block with the latent it leads to."""
-        assert self._latest is not None
-        surprise = self.memory.observe(self._latest)
-        history = self.memory.latent_history(self.model.history)
-        self.memory.acted(block, self._rollout(history, block[None])[0])
-        return surprise
 
     def _rollout(self, history: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """The latents (k, D) the model predicts after each of `blocks` (k, action_dim) in turn, from

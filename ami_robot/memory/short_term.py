@@ -11,6 +11,8 @@ behaved exactly as predicted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -87,6 +89,16 @@ class ShortTermMemory:
         self._pending_prediction = (
             None if z_predicted is None else self._check(z_predicted, self.latent_dim, "prediction")
         )
+
+    def begin_model_step(
+        self, z: np.ndarray, block: np.ndarray, predict_next: Callable[[np.ndarray], np.ndarray], history: int
+    ) -> float | None:
+        """A model step starts at the observed latent z (D,) with the action `block` (A,): `observe(z)`
+        (its surprise is returned), then `acted(block, predict_next(latent_history(history)))`, the
+        latent (D,) the model expects after the block from the newest `history` latents (history, D)."""
+        surprise = self.observe(z)
+        self.acted(block, predict_next(self.latent_history(history)))
+        return surprise
 
     def latest_latent(self) -> np.ndarray | None:
         return self._latents.last(1)[0] if len(self._latents) else None

@@ -8,6 +8,8 @@ violation-of-expectation signal (see `ami_robot.memory`). A new goal clears the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from rcl_interfaces.msg import ParameterEvent
@@ -73,13 +75,18 @@ class MemoryNode(BrainNode):
         except ConversionError as exc:
             self.diagnose(WARN, f"action block rejected: {exc}")
             return
-        surprise = self.memory.observe(self.latest)
+        surprise = self.memory.begin_model_step(self.latest, block, self._predict_next(block), self.model.history)
         if surprise is not None:
             self.surprise_pub.publish(Float32(data=float(surprise)))
-        history = torch.from_numpy(self.memory.latent_history(self.model.history))
-        with torch.inference_mode():
-            z_next = self.model.predict(history[None], torch.from_numpy(block[None]))[0].numpy()
-        self.memory.acted(block, z_next)
+
+    def _predict_next(self, block: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """history (k, D) -> the latent (D,) the model predicts after `block` (action_dim,)."""
+
+        def predict(history: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return self.model.predict(torch.from_numpy(history)[None], torch.from_numpy(block[None]))[0].numpy()
+
+        return predict
 
     def on_settings(self, msg: ParameterEvent) -> None:
         checkpoint = self.follow_checkpoint(event_to_settings(msg))
