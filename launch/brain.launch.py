@@ -3,15 +3,15 @@
 Runs the configurator, perception, planner and memory nodes in one process (`brain` executable,
 lowest latency) or, with `separate_processes:=true`, one process each. Settings come from a
 BrainSettings YAML (`settings_file`, default: the checkpoint's brain.yaml), node parameters from
-`params_file` (default share/ami_robot/params/brain.yaml, which also holds the real-time
-overrides); `checkpoint`, `settings_file`, `backend` and `command_type`, when given, override
-both. Each command type goes out on its own topic: `twist_topic` (TwistStamped, default cmd_vel)
-or `array_topic` (Float32MultiArray, default command). `record:=BAG` also starts the recorder,
-which writes the brain's topics into the ROS 2 bag directory BAG (MCAP); `foxglove:=PORT` starts the
-Foxglove node, which serves them live to the Foxglove app on ws://127.0.0.1:PORT (this machine
-only; 0: any free port, named in its log). The arguments are
-declared and checked in `ami_robot.ros.launch_arguments`: a bad value stops the launch with one
-line before any node starts.
+`params_file` (default share/ami_robot/params/brain.yaml, which also holds the real-time overrides);
+`checkpoint`, `settings_file`, `backend`, `command_type`, `replan_every` and `plan_ahead`, when
+given, override both. Each command type goes out on its own topic: `twist_topic` (TwistStamped,
+default cmd_vel) or `array_topic` (Float32MultiArray, default command). `record:=BAG` also starts
+the recorder, which writes the brain's topics into the ROS 2 bag directory BAG (MCAP);
+`foxglove:=PORT` starts the Foxglove node, which serves them live to the Foxglove app on
+ws://127.0.0.1:PORT (this machine only; 0: any free port, named in its log). The arguments are
+declared and checked in `ami_robot.ros.launch_arguments`: a bad value stops the launch with one line
+before any node starts.
 """
 
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
@@ -24,7 +24,7 @@ from ami_robot.ros.params import NODE_PARAMETERS, spec_names
 from launch import LaunchDescription
 
 BRAIN_NODES = ("configurator", "perception", "planner", "memory")
-NODE_OVERRIDES = ("checkpoint", "settings_file", "backend", "command_type")
+NODE_OVERRIDES = ("checkpoint", "settings_file", "backend", "command_type", "replan_every", "plan_ahead")
 
 
 def _nodes(context):
@@ -41,7 +41,7 @@ def _nodes(context):
     ]
     arguments = [] if value["autostart"] else ["--no-autostart"]
     per_node = {
-        name: {k: value[k] for k in NODE_OVERRIDES if value[k] and k in spec_names(NODE_PARAMETERS[name])}
+        name: {k: value[k] for k in NODE_OVERRIDES if value[k] != "" and k in spec_names(NODE_PARAMETERS[name])}
         for name in BRAIN_NODES
     }
     if value["separate_processes"]:

@@ -19,7 +19,17 @@ from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check
 from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
 
-BRAIN_PASSED = ("checkpoint", "settings_file", "backend", "command_type", "separate_processes", "record", "foxglove")
+BRAIN_PASSED = (
+    "checkpoint",
+    "settings_file",
+    "backend",
+    "command_type",
+    "replan_every",
+    "plan_ahead",
+    "separate_processes",
+    "record",
+    "foxglove",
+)
 SIM_ARGUMENTS = [
     argument_like("env", SIM_ROBOT, description="simulated environment"),
     argument_like("rate_hz", SIM_ROBOT),
@@ -59,16 +69,10 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("ami_robot")
     brain = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "brain.launch.py"])),
-        launch_arguments={
-            "checkpoint": LaunchConfiguration("checkpoint"),
-            "settings_file": LaunchConfiguration("settings_file"),
-            "backend": LaunchConfiguration("backend"),
-            "command_type": LaunchConfiguration("command_type"),
-            "separate_processes": LaunchConfiguration("separate_processes"),
-            "record": LaunchConfiguration("record"),
-            "foxglove": LaunchConfiguration("foxglove"),
-            "params_file": LaunchConfiguration("params_file"),
-        }.items(),
+        launch_arguments=[
+            *((name, LaunchConfiguration(name)) for name in BRAIN_PASSED),
+            ("params_file", LaunchConfiguration("params_file")),
+        ],
     )
     return LaunchDescription(
         [

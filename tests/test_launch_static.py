@@ -112,18 +112,15 @@ def test_launch_files_start_only_declared_executables(path: Path) -> None:
     assert executables <= set(declared_executables()), executables - set(declared_executables())
 
 
-def test_launch_files_reference_existing_parameter_files_and_arguments() -> None:
+def test_launch_files_reference_existing_parameter_files_and_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     for path in LAUNCH_FILES:
         for name in re.findall(r'"(\w+\.yaml)"', path.read_text()):
             assert (REPO / "launch" / "params" / name).is_file(), f"{path.name} refers to a missing {name}"
     brain_arguments = {spec.name for spec in BRAIN_ARGUMENTS} | {"params_file"}
-    sim = ast.parse((REPO / "launch" / "sim.launch.py").read_text())
-    for node in ast.walk(sim):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "IncludeLaunchDescription":
-            passed = {
-                k.value for k in next(kw.value for kw in node.keywords if kw.arg == "launch_arguments").func.value.keys
-            }
-            assert passed <= brain_arguments, passed - brain_arguments
+    description = load_launch_file("sim.launch.py", monkeypatch).generate_launch_description()
+    (include,) = [action for action in description.args[0] if "launch_arguments" in getattr(action, "kwargs", {})]
+    passed = {name for name, _ in include.kwargs["launch_arguments"]}
+    assert "params_file" in passed and passed <= brain_arguments, passed - brain_arguments
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:
@@ -257,6 +254,9 @@ def test_brain_launch_starts_one_or_four_processes(monkeypatch: pytest.MonkeyPat
         ("brain.launch.py", "autostart", "1", "autostart must be true or false"),
         ("brain.launch.py", "backend", "gpu", r"backend must be one of \['auto'"),
         ("brain.launch.py", "command_type", "bogus", r"command_type must be one of \['twist', 'array'\]"),
+        ("brain.launch.py", "replan_every", "five", "replan_every must be an integer, got 'five'"),
+        ("brain.launch.py", "replan_every", "0", "replan_every must be"),
+        ("brain.launch.py", "plan_ahead", "maybe", "plan_ahead must be true or false"),
         ("sim.launch.py", "env", "mars", r"env must be one of \['tworoom'"),
         ("sim.launch.py", "rate_hz", "fast", "rate_hz must be a number"),
         ("sim.launch.py", "rate_hz", "nan", "rate_hz must be finite"),
@@ -274,6 +274,21 @@ def test_launch_arguments_are_checked_before_any_node_starts(
     )
     with pytest.raises(ConfigError, match=rf"launch argument {message}"):
         start(launch_context(module, arguments, **{argument: value}))
+
+
+def test_plan_timing_arguments_reach_the_planner_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    brain = load_launch_file("brain.launch.py", monkeypatch)
+    given = launch_context(brain, BRAIN_ARGUMENTS, separate_processes="true", replan_every="5", plan_ahead="false")
+    (group,) = brain._nodes(given)
+    nodes = {node.kwargs["executable"]: node.kwargs for node in group.args[0][1:]}
+    assert nodes["planner"]["parameters"][1] == {"replan_every": 5, "plan_ahead": False}
+    assert nodes["configurator"]["parameters"][1] == {}
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, plan_ahead="True"))
+    assert group.args[0][1].kwargs["parameters"][1] == {"plan_ahead": True}
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS))
+    assert group.args[0][1].kwargs["parameters"][1] == {}, "left empty, the settings decide"
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+    assert {"replan_every", "plan_ahead"} <= set(sim.BRAIN_PASSED)
 
 
 def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,9 @@ ROS 2 launch hands every argument over as a string. `check_launch_arguments` par
 the type of its declared default (true/false, a number, text) and checks it against the same
 choices and ranges as the node parameter it feeds (`ami_robot.ros.params`), so `backend:=gpu` or
 `separate_processes:=yes` stops the launch with one line naming the argument, before any node
-starts, instead of leaving part of the graph running. An empty text argument means "not given".
+starts, instead of leaving part of the graph running. An argument declared with an empty default
+means "not given" when left empty; given, it is parsed by the type of the parameter it feeds
+(`replan_every:=5` is the integer 5).
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ BRAIN_ARGUMENTS: list[P.ParameterSpec] = [
     ),
     argument_like("backend", P.CONFIGURATOR, "", "planner backend (empty: the one in params_file)"),
     argument_like("command_type", P.PLANNER, "", "twist or array (empty: the one in params_file)"),
+    argument_like(
+        "replan_every", P.PLANNER, "", "model steps of each plan executed before replanning (empty: the settings')"
+    ),
+    argument_like(
+        "plan_ahead", P.PLANNER, "", "true: plan the next model step while the current one runs (empty: the settings')"
+    ),
     P.ParameterSpec("separate_processes", False, "one process per node instead of the single brain process"),
     P.ParameterSpec(
         "autostart", True, "configure and activate the nodes at start (false: leave them to a lifecycle manager)"
@@ -54,6 +62,9 @@ BRAIN_ARGUMENTS: list[P.ParameterSpec] = [
     P.ParameterSpec("foxglove", "", "show the brain's topics live in Foxglove on ws://127.0.0.1:PORT (empty: off)"),
 ]
 """Arguments of brain.launch.py (besides `params_file`)."""
+
+FED_PARAMETERS: dict[str, P.ParameterSpec] = {spec.name: spec for specs in P.NODE_PARAMETERS.values() for spec in specs}
+"""The brain's node parameters by name: an argument that feeds one takes its type from it."""
 
 
 def launch_default(spec: P.ParameterSpec) -> str:
@@ -98,6 +109,10 @@ TEXT_CHECKS = {"foxglove": foxglove_port}
 
 
 def _parse(spec: P.ParameterSpec, text: str) -> Any:
+    if spec.default == "" and spec.name in FED_PARAMETERS:
+        if not text:
+            return ""
+        spec = dataclasses.replace(spec, default=FED_PARAMETERS[spec.name].default)
     if isinstance(spec.default, bool):
         if text.lower() not in BOOLEANS:
             raise ConfigError(f"launch argument {spec.name} must be true or false, got {text!r}")
