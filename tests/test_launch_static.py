@@ -287,6 +287,8 @@ def test_plan_timing_arguments_reach_the_planner_only_when_given(monkeypatch: py
     assert group.args[0][1].kwargs["parameters"][1] == {"plan_ahead": True}
     (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS))
     assert group.args[0][1].kwargs["parameters"][1] == {}, "left empty, the settings decide"
+    (group,) = brain._nodes(launch_context(brain, BRAIN_ARGUMENTS, replan_every="8"))
+    assert group.args[0][1].kwargs["parameters"][1] == {"replan_every": 8}, "the settings file's horizon may be 8+"
     sim = load_launch_file("sim.launch.py", monkeypatch)
     assert {"replan_every", "plan_ahead"} <= set(sim.BRAIN_PASSED)
 

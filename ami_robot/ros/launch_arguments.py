@@ -76,15 +76,16 @@ def launch_default(spec: P.ParameterSpec) -> str:
 
 def check_launch_arguments(texts: dict[str, str], specs: list[P.ParameterSpec]) -> dict[str, Any]:
     """The arguments `texts` (name -> text, as launch performs them) parsed by the type of each
-    spec's default and checked like the parameter they feed; raises ConfigError with one line
-    naming the argument. Empty text stays "" for text arguments (not given)."""
+    spec's default and checked like the parameter they feed, each on its own (the node checks the
+    settings together once it has read its settings file); raises ConfigError with one line naming
+    the argument. Empty text stays "" for arguments declared with an empty default (not given)."""
     values: dict[str, Any] = {}
     for spec in specs:
         text = texts.get(spec.name, launch_default(spec)).strip()
         values[spec.name] = _parse(spec, text)
     given = {name: value for name, value in values.items() if value != ""}
-    try:
-        P.check(given, [s for s in specs if s.name in given])
+    try:  # each on its own: rules across settings (replan_every <= planner.horizon) need the settings file
+        P.check_each(given, [s for s in specs if s.name in given])
     except ConfigError as exc:
         raise ConfigError(f"launch argument {exc}") from exc
     return values

@@ -128,16 +128,21 @@ def validate(values: dict[str, Any], base: BrainSettings | None = None) -> Brain
 
 
 def check(values: dict[str, Any], specs: list[ParameterSpec]) -> None:
-    """Everything a value must pass, at start-up and on `ros2 param set`: its choices, a finite
-    number within its range, and the settings together building a valid BrainSettings.
-    Raises ConfigError naming the parameter."""
+    """Everything a value must pass, at start-up and on `ros2 param set`: `check_each`, and the
+    settings together building a valid BrainSettings. Raises ConfigError naming the parameter."""
+    check_each(values, specs)
+    if any(name in SETTINGS_NAMES for name in values):
+        validate(values)
+
+
+def check_each(values: dict[str, Any], specs: list[ParameterSpec]) -> None:
+    """Each value on its own: its choices, a finite number within its range. Raises ConfigError
+    naming the parameter."""
     for spec in specs:
         if spec.name in values:
             Setting(spec.description, spec.min_value, spec.max_value, choices=spec.choices).check(
                 values[spec.name], spec.name
             )
-    if any(name in SETTINGS_NAMES for name in values):
-        validate(values)
 
 
 def check_choices(values: dict[str, Any], specs: list[ParameterSpec]) -> None:
