@@ -133,10 +133,18 @@ class Probe:
         pixels = self.rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         return numpy_to_image(pixels, self.node.get_clock().now().to_msg())
 
-    def call(self, client, request, timeout_s: float = 10.0):
+    def call(self, client, request, timeout_s: float = 10.0, resend_every_s: float | None = None):
+        """The service's response. A request sent while DDS is still matching the response's
+        reader can be lost; a query that changes nothing (`resend_every_s`) is sent again."""
         assert client.wait_for_service(timeout_sec=timeout_s), f"service {client.srv_name} not available"
-        future = client.call_async(request)
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            future = client.call_async(request)
+            wait_s = min(resend_every_s or timeout_s, deadline - time.monotonic())
+            self.executor.spin_until_future_complete(future, timeout_sec=max(0.0, wait_s))
+            if future.done() or time.monotonic() >= deadline:
+                break
+            client.remove_pending_request(future)
         assert future.done(), f"{client.srv_name} did not answer"
         return future.result()
 
@@ -314,7 +322,7 @@ def test_lifecycle_transitions_over_dds(checkpoints, tmp_path: Path) -> None:
         assert probe.call(change[node], ChangeState.Request(transition=Transition(id=transition_id)), 60.0).success
 
     def state(node: str) -> int:
-        return probe.call(get[node], GetState.Request(), 30.0).current_state.id
+        return probe.call(get[node], GetState.Request(), 30.0, resend_every_s=5.0).current_state.id
 
     try:
         assert all(state(n) == State.PRIMARY_STATE_UNCONFIGURED for n in names)
