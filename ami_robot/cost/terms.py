@@ -140,6 +140,8 @@ class Cost:
         self, terms: list[CostTerm], disagreement_weight: float = 0.0, disagreement_running_weight: float = 0.0
     ) -> None:
         self.terms = [t for t in terms if t.weight != 0.0]
+        self._latent_terms = [t for t in self.terms if t.reads_latents]
+        self._action_terms = [t for t in self.terms if not t.reads_latents]
         self.disagreement_weight = disagreement_weight
         self.disagreement_running_weight = disagreement_running_weight
 
@@ -173,10 +175,10 @@ class Cost:
     ) -> torch.Tensor:
         if latents.dim() == 3:
             return self._sum(self.terms, CostInputs(latents, actions, goal, previous_action))
-        latent_terms = [t for t in self.terms if t.reads_latents]
-        action_terms = [t for t in self.terms if not t.reads_latents]
-        members = torch.stack([self._sum(latent_terms, CostInputs(z, actions, goal, previous_action)) for z in latents])
-        total = members.mean(0) + self._sum(action_terms, CostInputs(latents[0], actions, goal, previous_action))
+        members = torch.stack(
+            [self._sum(self._latent_terms, CostInputs(z, actions, goal, previous_action)) for z in latents]
+        )
+        total = members.mean(0) + self._sum(self._action_terms, CostInputs(latents[0], actions, goal, previous_action))
         if self.disagreement_weight:
             total = total + self.disagreement_weight * disagreement(latents)
         if self.disagreement_running_weight:
