@@ -32,8 +32,8 @@ def checkpoint(tmp_path: Path) -> Path:
         "pred_loss": 0.25,
         "copy_baseline_loss": 0.5,
         "critic": {"mae": 1.5},
-        "data": {"path": "/data/dots", "episodes": 12, "env": "dots"},
-        "critic_data": {"path": "/data/chained", "episodes": 3},
+        "data": {"name": "dots", "sha256": "ab" * 32, "episodes": 12, "env": "dots"},
+        "critic_data": {"name": "chained", "episodes": 3},
         "ensemble": {"ensemble_rollout_mse": [0.1, 0.2], "joint_predictor_rollout_mse": [0.15, 0.3]},
     }
     return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
@@ -53,8 +53,8 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "low [-0.5, -1], high [0.5, 1]",
         "step 40: val pred 0.25, copy baseline 0.5",
         "critic    mae 1.5",
-        "data        path /data/dots, episodes 12, env dots",
-        "  critic    path /data/chained, episodes 3",
+        "data        name dots, sha256 abababababab, episodes 12, env dots",
+        "  critic    name chained, episodes 3",
         "ensemble  2 predictors: ",
         "rollout MSE at step 2: members' mean 0.2, joint predictor 0.3",
         "final (no train state)",
@@ -62,7 +62,8 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
     ):
         assert expected in text, expected
     shown = json.loads((tmp_path / "info.json").read_text())
-    assert shown["loads"] is True and shown["data"]["critic_data"] == {"path": "/data/chained", "episodes": 3}
+    assert shown["loads"] is True and shown["data"]["critic_data"] == {"name": "chained", "episodes": 3}
+    assert shown["data"]["data"]["sha256"] == "ab" * 32, "the JSON keeps the whole digest"
     assert shown["parameters"]["ensemble"] == 2 * shown["parameters"]["predictor"]
     in_model = sum(t.numel() for t in load_checkpoint(checkpoint).state_dict().values())
     assert sum(shown["parameters"].values()) == in_model, "counts from the safetensors header equal the model's"

@@ -11,6 +11,7 @@ import pytest
 import torch
 from model_helpers import DOT_WORLD_MODEL
 
+from ami_robot.data import dataset_digest
 from ami_robot.errors import ConfigError
 from ami_robot.training import CriticTrainConfig, TrainConfig, train, train_critic
 from ami_robot.world_model import (
@@ -145,5 +146,5 @@ def test_critic_learns_temporal_distance_on_the_dot_world(dot_data: Path, tmp_pa
     assert [h["step"] for h in written["history"]] == [250, 500]
     assert load_checkpoint(tmp_path / "ckpt").critic is not None
     recorded = read_config(tmp_path / "ckpt")[1]
-    assert recorded["critic_data"]["path"] == recorded["data"]["path"] == str(dot_data.resolve())
+    assert recorded["critic_data"]["sha256"] == recorded["data"]["sha256"] == dataset_digest(dot_data)
     assert recorded["critic_data"]["train_frames"] == metrics["train_frames"]

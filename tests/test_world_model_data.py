@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ami_robot.data.episodes import Episode
+from ami_robot.data.episodes import Episode, dataset_digest, dataset_provenance
 from ami_robot.data.windows import EpisodeWindows, load_episodes, split_episode_files
 from ami_sim.dotworld import write_dot_dataset
 
@@ -66,3 +67,21 @@ def test_split_is_seeded_and_disjoint_and_cap_limits_frames(tmp_path: Path) -> N
 
 def test_too_short_for_any_window_gives_empty_index() -> None:
     assert len(EpisodeWindows([_counting_episode(0, 2)], 2, 2)) == 0
+
+
+def test_provenance_names_the_data_by_content_not_by_where_it_lies(tmp_path: Path) -> None:
+    original = write_dot_dataset(tmp_path / "dots", episodes=3, steps=5, image_size=16)
+    moved = Path(shutil.copytree(original, tmp_path / "elsewhere" / "dots"))
+    recorded = dataset_provenance(moved)
+    assert recorded == dataset_provenance(original)
+    assert recorded["name"] == "dots" and recorded["episodes"] == 3 and str(tmp_path) not in str(recorded)
+    assert len(recorded["sha256"]) == 64
+
+    first = sorted(moved.glob("episode_*.h5"))[0]
+    content = first.read_bytes()
+    first.write_bytes(content[:-1] + bytes([content[-1] ^ 0xFF]))
+    assert dataset_digest(moved) != dataset_digest(original)
+    first.write_bytes(content)
+    assert dataset_digest(moved) == dataset_digest(original)
+    first.rename(first.with_name("episode_000099.h5"))
+    assert dataset_digest(moved) != dataset_digest(original)

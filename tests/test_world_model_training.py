@@ -17,6 +17,7 @@ from model_helpers import DOT_WORLD_MODEL
 from safetensors.torch import load_file, save_file
 
 from ami_robot.config import to_dict
+from ami_robot.data import dataset_digest
 from ami_robot.perception import EncoderConfig
 from ami_robot.training import TrainConfig, leave_process_group, load_train_config, train
 from ami_robot.world_model import PredictorConfig, SIGRegConfig, load_checkpoint
@@ -55,7 +56,8 @@ def test_short_run_beats_copy_baseline_and_keeps_rank(dot_data: Path, tmp_path: 
     model = load_checkpoint(tmp_path / "ckpt")
     assert model.config.action_mean and model.config.env_action_dim == 2
     recorded = read_config(tmp_path / "ckpt")[1]["data"]
-    assert recorded["path"] == str(dot_data.resolve()) and recorded["episodes"] > 0
+    assert recorded["name"] == dot_data.name and recorded["sha256"] == dataset_digest(dot_data)
+    assert recorded["episodes"] > 0
     assert recorded["train_episodes"] + recorded["val_episodes"] == recorded["episodes"]
     assert recorded["train_frames"] == metrics["train_frames"]
 

@@ -107,6 +107,11 @@ def _encoder_shape(encoder: dict[str, Any]) -> str:
     return f" channels {tuple(encoder['cnn_channels'])}{keypoints}"
 
 
+def _data_line(record: dict[str, Any]) -> str:
+    """A dataset record on one line, its digest cut to 12 hex digits (`--json` has it whole)."""
+    return ", ".join(f"{k} {v[:12] if k == 'sha256' and isinstance(v, str) else v}" for k, v in record.items())
+
+
 def _numbers(values: Any) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in values) + "]" if values else "not recorded"
 
@@ -147,7 +152,7 @@ def render(info: dict[str, Any]) -> str:
                 f"  ensemble  rollout MSE at step {len(rollout['ensemble'])}: members' mean "
                 f"{rollout['ensemble'][-1]:.4g}, joint predictor {rollout['joint_predictor'][-1]:.4g}"
             )
-    sources = {key: ", ".join(f"{k} {v}" for k, v in record.items()) for key, record in info["data"].items()}
+    sources = {key: _data_line(record) for key, record in info["data"].items()}
     lines.append(f"data        {sources.get('data') or 'not recorded in this checkpoint'}")
     if "critic_data" in sources:
         lines.append(f"  critic    {sources['critic_data']}")

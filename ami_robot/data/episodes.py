@@ -18,6 +18,7 @@ Layout of `DIR/episode_NNNNNN.h5` (T steps, T+1 observations):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -142,14 +143,31 @@ def read_index(directory: str | Path) -> dict[str, Any]:
     return {"format": FORMAT, "episodes": [p.name for p in episode_files(directory)]}
 
 
+def dataset_digest(directory: str | Path) -> str:
+    """SHA-256 (64 hex digits) of a dataset's episode files, each file's name and contents in order:
+    two directories with the same digest hold the same episodes, wherever they lie."""
+    digest = hashlib.sha256()
+    for path in episode_files(directory):
+        digest.update(path.name.encode())
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def dataset_provenance(directory: str | Path) -> dict[str, Any]:
-    """What a model trained on the dataset `directory` records of it: the resolved path, the number
-    of episodes and how they were made (`dataset.json` without its file list: env, policy, noise,
-    seed, or a bag's source and topics)."""
+    """What a model trained on the dataset `directory` records of it: the directory's name (not its
+    local path), the digest of its episodes (`dataset_digest`), their number and how they were made
+    (`dataset.json` without its file list: env, policy, noise, seed, or a bag's source and topics)."""
     directory = Path(directory)
     index = read_index(directory)
     made = {key: value for key, value in index.items() if key not in ("format", "episodes") and value is not None}
-    return {"path": str(directory.resolve()), "episodes": len(index["episodes"]), **made}
+    return {
+        "name": directory.resolve().name,
+        "sha256": dataset_digest(directory),
+        "episodes": len(index["episodes"]),
+        **made,
+    }
 
 
 def iter_episodes(directory: str | Path) -> Iterator[Episode]:
