@@ -1,7 +1,8 @@
 """A simulated robot driven by the brain: `ros2 launch ami_robot sim.launch.py env:=tworoom`.
 
 Starts the `sim_robot` node (camera, state, commands, `robot/reset` service) and includes
-brain.launch.py wired to it. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
+brain.launch.py wired to it, driving with the model shipped for `env` unless `checkpoint:=DIR` or
+`settings_file:=FILE` names another. Call `ros2 service call /robot/reset std_srvs/srv/Trigger` to start
 an episode; `goal_offset:=N step_budget:=M` set how far ahead the goals lie and the steps allowed (0: the
 protocol's); `record:=BAG` records the run into a ROS 2 bag (MCAP); `foxglove:=PORT` shows it live in
 Foxglove on ws://127.0.0.1:PORT; `ami-robot demo` does all of
@@ -15,6 +16,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from ami_robot.checkpoints import shipped_checkpoint
 from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check_launch_arguments, launch_default
 from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
@@ -41,10 +43,14 @@ SIM_ARGUMENTS = [
 and `command_type`, when given, to the robot as well (both then use its default command topic)."""
 
 
-def _robot(context):
-    value = check_launch_arguments(
+def _checked(context) -> dict:
+    return check_launch_arguments(
         {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in SIM_ARGUMENTS}, SIM_ARGUMENTS
     )
+
+
+def _robot(context):
+    value = _checked(context)
     return [
         Node(
             package="ami_robot",
@@ -65,15 +71,29 @@ def _robot(context):
     ]
 
 
+def _brain(context):
+    """brain.launch.py wired to the robot; with neither `checkpoint` nor `settings_file` given, it
+    drives with the model shipped for `env`."""
+    value = _checked(context)
+    checkpoint = value["checkpoint"]
+    if not checkpoint and not value["settings_file"]:
+        checkpoint = str(shipped_checkpoint(value["env"]))
+    return [
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(
+                PathJoinSubstitution([FindPackageShare("ami_robot"), "launch", "brain.launch.py"])
+            ),
+            launch_arguments=[
+                ("checkpoint", checkpoint),
+                *((name, LaunchConfiguration(name)) for name in BRAIN_PASSED if name != "checkpoint"),
+                ("params_file", LaunchConfiguration("params_file")),
+            ],
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("ami_robot")
-    brain = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "brain.launch.py"])),
-        launch_arguments=[
-            *((name, LaunchConfiguration(name)) for name in BRAIN_PASSED),
-            ("params_file", LaunchConfiguration("params_file")),
-        ],
-    )
     return LaunchDescription(
         [
             *(
@@ -91,6 +111,6 @@ def generate_launch_description() -> LaunchDescription:
                 description="simulated robot parameter YAML",
             ),
             OpaqueFunction(function=_robot),
-            brain,
+            OpaqueFunction(function=_brain),
         ]
     )

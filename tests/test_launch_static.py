@@ -117,8 +117,8 @@ def test_launch_files_reference_existing_parameter_files_and_arguments(monkeypat
         for name in re.findall(r'"(\w+\.yaml)"', path.read_text()):
             assert (REPO / "launch" / "params" / name).is_file(), f"{path.name} refers to a missing {name}"
     brain_arguments = {spec.name for spec in BRAIN_ARGUMENTS} | {"params_file"}
-    description = load_launch_file("sim.launch.py", monkeypatch).generate_launch_description()
-    (include,) = [action for action in description.args[0] if "launch_arguments" in getattr(action, "kwargs", {})]
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+    (include,) = sim._brain(launch_context(sim, sim.SIM_ARGUMENTS))
     passed = {name for name, _ in include.kwargs["launch_arguments"]}
     assert "params_file" in passed and passed <= brain_arguments, passed - brain_arguments
 
@@ -299,6 +299,21 @@ def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: 
     assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0, "goal_offset": 0, "step_budget": 0}
     (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, goal_offset="100", step_budget="150"))
     assert robot.kwargs["parameters"][1]["goal_offset"] == 100 and robot.kwargs["parameters"][1]["step_budget"] == 150
+
+
+def test_sim_launch_drives_each_robot_with_its_own_model_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ami_robot.checkpoints import shipped_checkpoint
+
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+
+    def checkpoint(**given: str) -> object:
+        (include,) = sim._brain(launch_context(sim, sim.SIM_ARGUMENTS, **given))
+        return dict(include.kwargs["launch_arguments"])["checkpoint"]
+
+    for env in ("tworoom", "pusht", "reacher"):
+        assert checkpoint(env=env) == str(shipped_checkpoint(env))
+    assert checkpoint(env="pusht", checkpoint="/models/mine") == "/models/mine"
+    assert checkpoint(env="pusht", settings_file="/models/brain.yaml") == "", "the settings file's checkpoint decides"
 
 
 def test_record_argument_adds_the_recorder_to_either_launch_file(monkeypatch: pytest.MonkeyPatch) -> None:

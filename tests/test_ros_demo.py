@@ -15,6 +15,7 @@ from model_helpers import tiny_checkpoint
 
 pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
 
+from ami_robot.checkpoints import CHECKPOINTS
 from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -138,3 +139,18 @@ def test_trained_brain_reaches_most_goals_over_dds(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["episodes"] == 5
     assert summary["successes"] >= 3, f"{summary['successes']}/5 goals reached within {summary['step_budget']} steps"
+
+
+@pytest.mark.skipif(
+    not (CHECKPOINTS / "pusht" / "config.json").is_file(), reason=f"no PushT checkpoint shipped at {CHECKPOINTS}"
+)
+def test_the_pusht_robot_is_driven_by_the_pusht_model_by_default(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    result = demo(
+        "--env", "pusht", "--episodes", "2", "--out", str(tmp_path), "--json", str(summary_path), timeout_s=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert (summary["env"], summary["checkpoint"]) == ("pusht", str((CHECKPOINTS / "pusht").resolve()))
+    assert summary["episodes"] == 2 and summary["planner_errors"] == 0
+    assert all(steps > 0 for steps in summary["steps"])

@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from ami_robot.configurator.settings import DEFAULT_CHECKPOINT
+from ami_robot.checkpoints import CHECKPOINTS
 from ami_robot.errors import ConfigError
 from ami_robot.planning.backends import BACKEND_CHOICES
 from ami_robot.ros import executables
@@ -48,7 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--episodes", type=int, default=5, help="start/goal pairs to drive to")
     add("--out", type=Path, default=Path("runs/demo"), help="directory for the video, plot, JSON and logs")
     add("--json", type=Path, default=None, help="also write the summary here")
-    add("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="trained world model (directory)")
+    add(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="trained world model (directory; default: the one shipped for --env)",
+    )
     add("--backend", default="auto", choices=BACKEND_CHOICES, help="planner backend")
     add("--env", default="tworoom", choices=ENV_NAMES, help="simulated robot")
     add("--rate", type=float, default=10.0, help="robot and control rate (Hz)")
@@ -89,12 +94,19 @@ def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list
     return commands
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    if not (args.checkpoint / "config.json").is_file():
+def demo_checkpoint(args: argparse.Namespace) -> Path:
+    """The world model the demo drives with: --checkpoint, else the one shipped for --env."""
+    checkpoint = args.checkpoint if args.checkpoint is not None else CHECKPOINTS / args.env
+    if not (checkpoint / "config.json").is_file():
         raise ConfigError(
-            f"no trained world model at {args.checkpoint.resolve()} (expected config.json and model.safetensors); "
+            f"no trained world model at {checkpoint.resolve()} (expected config.json and model.safetensors); "
             "train one with `ami-robot collect` and `ami-robot train`, or pass --checkpoint DIR"
         )
+    return checkpoint.resolve()
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    demo_checkpoint(args)
     if args.episodes < 1:
         raise ConfigError("--episodes must be >= 1")
     if args.record is not None and args.record.exists():
@@ -105,7 +117,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_arguments(args)
-    checkpoint, out = args.checkpoint.resolve(), args.out.resolve()
+    checkpoint, out = demo_checkpoint(args), args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
     # a fresh domain for this run; this process and its children join it, before rclpy is imported
