@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ami_robot.actor.safety import SafetyConfig
+from ami_robot.checkpoints import CHECKPOINTS
 from ami_robot.config import ConfigError, check_settings, from_dict, load_yaml, setting, to_dict
 from ami_robot.cost import CostConfig
 from ami_robot.planning.backends import BackendChoice
 from ami_robot.planning.config import MethodName, PlannerConfig
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tworoom"
+DEFAULT_CHECKPOINT = CHECKPOINTS / "tworoom"
 SETTINGS_FILE_NAME = "brain.yaml"
 """A checkpoint directory's own settings file: the settings the model was evaluated with."""
 
