@@ -152,5 +152,4 @@ def test_the_pusht_robot_is_driven_by_the_pusht_model_by_default(tmp_path: Path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
     assert (summary["env"], summary["checkpoint"]) == ("pusht", str((CHECKPOINTS / "pusht").resolve()))
-    assert summary["episodes"] == 2 and summary["planner_errors"] == 0
-    assert all(steps > 0 for steps in summary["steps"])
+    assert summary["episodes"] == len(summary["steps"]) == 2 and all(steps > 0 for steps in summary["steps"])
