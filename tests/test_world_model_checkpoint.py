@@ -251,3 +251,17 @@ def test_a_config_that_builds_no_model_is_a_checkpoint_error(tmp_path: Path) -> 
     _rewrite_config(tmp_path / "ckpt", lambda config: config["world_model"].update(image_size=2))
     with pytest.raises(CheckpointError, match=r"config\.json: world_model describes no buildable model: image_size 2"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_checkpoint_for_takes_the_given_directory_else_the_shipped_one(tmp_path: Path) -> None:
+    from ami_robot.checkpoints import CHECKPOINTS, checkpoint_for, shipped_checkpoint
+    from ami_robot.errors import CheckpointError
+
+    assert checkpoint_for("pusht", None) == shipped_checkpoint("pusht") == (CHECKPOINTS / "pusht").resolve()
+    assert checkpoint_for("pusht", CHECKPOINTS / "reacher") == (CHECKPOINTS / "reacher").resolve()
+    with pytest.raises(CheckpointError, match=f"no trained world model at {tmp_path}.*ami-robot train"):
+        checkpoint_for("pusht", tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"no shipped world model for 'cartpole' .*shipped: pusht, reacher, tworoom"
+    ):
+        shipped_checkpoint("cartpole")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ami_robot.errors import CheckpointError
+
 CHECKPOINTS = Path(__file__).resolve().parent
 
 
@@ -15,11 +17,22 @@ def shipped_envs() -> list[str]:
 
 
 def shipped_checkpoint(env_name: str) -> Path:
-    """The shipped checkpoint directory for `env_name` (tworoom, pusht, reacher)."""
-    path = CHECKPOINTS / env_name
+    """The shipped checkpoint directory for `env_name` (tworoom, pusht, reacher); CheckpointError
+    when none is shipped for it."""
+    return checkpoint_for(env_name, None)
+
+
+def checkpoint_for(env_name: str, checkpoint: Path | None) -> Path:
+    """`checkpoint` when given, else the one shipped for `env_name`; resolved. CheckpointError when
+    the directory holds no config.json."""
+    path = CHECKPOINTS / env_name if checkpoint is None else checkpoint
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no shipped world model for {env_name!r} (shipped: {', '.join(shipped_envs()) or 'none'}); "
-            f"train one with `ami-robot train` and pass --checkpoint DIR"
+        where = (
+            f"no shipped world model for {env_name!r} (shipped: {', '.join(shipped_envs()) or 'none'})"
+            if checkpoint is None
+            else f"no trained world model at {path.resolve()} (expected config.json and model.safetensors)"
         )
-    return path
+        raise CheckpointError(
+            f"{where}; train one with `ami-robot collect` and `ami-robot train`, then pass --checkpoint DIR"
+        )
+    return path.resolve()

@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from ami_robot.checkpoints import CHECKPOINTS
+from ami_robot.checkpoints import checkpoint_for
 from ami_robot.errors import ConfigError
 from ami_robot.planning.backends import BACKEND_CHOICES
 from ami_robot.ros import executables
@@ -94,30 +94,21 @@ def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list
     return commands
 
 
-def demo_checkpoint(args: argparse.Namespace) -> Path:
-    """The world model the demo drives with: --checkpoint, else the one shipped for --env."""
-    checkpoint = args.checkpoint if args.checkpoint is not None else CHECKPOINTS / args.env
-    if not (checkpoint / "config.json").is_file():
-        raise ConfigError(
-            f"no trained world model at {checkpoint.resolve()} (expected config.json and model.safetensors); "
-            "train one with `ami-robot collect` and `ami-robot train`, or pass --checkpoint DIR"
-        )
-    return checkpoint.resolve()
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    demo_checkpoint(args)
+def check_arguments(args: argparse.Namespace) -> Path:
+    """The world model the demo drives with (--checkpoint, else the one shipped for --env), once every
+    argument is checked."""
+    checkpoint = checkpoint_for(args.env, args.checkpoint)
     if args.episodes < 1:
         raise ConfigError("--episodes must be >= 1")
     if args.record is not None and args.record.exists():
         raise ConfigError(f"{args.record} exists already; a recording never overwrites one")
     if args.foxglove is not None and not 0 <= args.foxglove <= 65535:
         raise ConfigError(f"--foxglove must be a port in 0-65535 (0: any free port), got {args.foxglove}")
+    return checkpoint
 
 
 def run(args: argparse.Namespace) -> int:
-    check_arguments(args)
-    checkpoint, out = demo_checkpoint(args), args.out.resolve()
+    checkpoint, out = check_arguments(args), args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
     # a fresh domain for this run; this process and its children join it, before rclpy is imported

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ami_robot.errors import AmiRobotError, CheckpointError, ConfigError
+from ami_robot.errors import AmiRobotError, ConfigError
 from ami_sim.registry import ENV_NAMES
 
 
@@ -59,16 +59,10 @@ register_policy("random", PolicyFactory(_random, "uniform random actions"))
 def _planner(args: argparse.Namespace, env_name: str) -> Any:
     """The brain (world model + planner, no ROS) with the checkpoint's planning settings."""
     from ami_robot.brain import Brain, BrainPolicy
-    from ami_robot.checkpoints import shipped_checkpoint
+    from ami_robot.checkpoints import checkpoint_for
     from ami_robot.configurator import Configurator, load_brain_settings, settings_from_flat
 
-    if args.checkpoint is not None:
-        checkpoint = args.checkpoint
-    else:
-        try:
-            checkpoint = shipped_checkpoint(env_name)
-        except FileNotFoundError as exc:
-            raise CheckpointError(str(exc)) from exc
+    checkpoint = checkpoint_for(env_name, args.checkpoint)
     settings = load_brain_settings(args.settings, checkpoint)
     changes = {name: getattr(args, name) for name in ("backend", "method") if getattr(args, name) is not None}
     settings = settings_from_flat({**changes, **dict(args.set)}, settings)

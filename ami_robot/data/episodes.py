@@ -29,6 +29,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ami_robot.digests import feed_file
+
 FORMAT = "ami_robot.episodes/1"
 INDEX = "dataset.json"
 
@@ -149,9 +151,7 @@ def dataset_digest(directory: str | Path) -> str:
     digest = hashlib.sha256()
     for path in episode_files(directory):
         digest.update(path.name.encode())
-        with path.open("rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
+        feed_file(digest, path)
     return digest.hexdigest()
 
 

@@ -17,7 +17,6 @@ written to a temporary name and renamed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ami_robot.config import from_dict, to_dict
+from ami_robot.digests import file_sha256
 from ami_robot.errors import CheckpointError, ConfigError
 from ami_robot.world_model.model import WorldModel, WorldModelConfig
 
@@ -55,14 +55,6 @@ class TrainState:
     train_config: dict[str, Any]
     rng_state: torch.Tensor | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -154,7 +146,7 @@ def save_checkpoint(
         "format": FORMAT,
         "world_model": to_dict(model.config),
         "metrics": metrics or {},
-        "sha256": {MODEL_FILE: _sha256(model_path)},
+        "sha256": {MODEL_FILE: file_sha256(model_path)},
     }
     _write_json(directory / CONFIG_FILE, config)
     if train_state is not None:
@@ -186,7 +178,7 @@ def load_checkpoint(path_dir: str | Path, map_location: str | torch.device = "cp
     expected = _recorded_sha256(_read_json(directory / CONFIG_FILE), MODEL_FILE, directory / CONFIG_FILE)
     if not model_path.is_file():
         raise CheckpointError(f"{model_path}: missing")
-    if expected is not None and _sha256(model_path) != expected:
+    if expected is not None and file_sha256(model_path) != expected:
         raise CheckpointError(
             f"{model_path}: contents do not match the SHA-256 recorded in {CONFIG_FILE} (corrupt or replaced)"
         )
@@ -236,7 +228,7 @@ def _save_train_state(directory: Path, state: TrainState, stem: str) -> None:
             "optimizer_scalars": scalars,
             "train_config": state.train_config,
             "history": state.history,
-            "sha256": {tensors_file: _sha256(directory / tensors_file)},
+            "sha256": {tensors_file: file_sha256(directory / tensors_file)},
         },
     )
 
@@ -253,7 +245,7 @@ def load_train_state(path_dir: str | Path, name: str = TRAIN_STATE) -> TrainStat
     meta = _read_json(directory / json_file)
     tensor_path = directory / tensors_file
     expected = _recorded_sha256(meta, tensors_file, directory / json_file)
-    if tensor_path.is_file() and expected is not None and _sha256(tensor_path) != expected:
+    if tensor_path.is_file() and expected is not None and file_sha256(tensor_path) != expected:
         raise CheckpointError(f"{tensor_path}: contents do not match the SHA-256 recorded in {json_file}")
     tensors = _read_tensors(tensor_path)
     try:
