@@ -29,6 +29,7 @@ if shutil.which("cmake") is None:
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.srv import GetParameters
 from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
@@ -75,9 +76,11 @@ def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def sim_launch(tmp_path: Path, *arguments: str) -> Iterator[tuple[rclpy.node.Node, rclpy.executors.Executor, Path]]:
-    """sim.launch.py with a tiny checkpoint and `arguments` ("name:=value"), after the robot reset;
-    yields a probe node in this process, its executor and the launch log."""
+def sim_launch(
+    tmp_path: Path, *arguments: str, tiny_model: bool = True
+) -> Iterator[tuple[rclpy.node.Node, rclpy.executors.Executor, Path]]:
+    """sim.launch.py with `arguments` ("name:=value") and a tiny checkpoint (else the launch file's
+    default), after the robot reset; yields a probe node in this process, its executor and the launch log."""
     log_path = tmp_path / "launch.log"
     log = log_path.open("w")
     launch = subprocess.Popen(
@@ -86,7 +89,7 @@ def sim_launch(tmp_path: Path, *arguments: str) -> Iterator[tuple[rclpy.node.Nod
             "-c",
             RUN_LAUNCH_FILE,
             str(REPO / "launch" / "sim.launch.py"),
-            f"checkpoint:={tiny_checkpoint(tmp_path / 'tiny', image_size=64)}",
+            *([f"checkpoint:={tiny_checkpoint(tmp_path / 'tiny', image_size=64)}"] if tiny_model else []),
             *arguments,
         ],
         stdout=log,
@@ -173,3 +176,15 @@ def test_an_unavailable_backend_falls_back_with_a_warning(installed_prefix: Path
         assert spin_until(executor, controlling_on_the_fallback, 60.0), (planner_status[-5:], log.read_text()[-3000:])
     level, message, _ = next(s for s in planner_status if s[1].startswith("controlling; backend cuda"))
     assert level == 1 and "every other setting kept" in message
+
+
+def test_sim_launch_drives_the_robot_with_the_model_shipped_for_its_env(installed_prefix: Path, tmp_path: Path) -> None:
+    from ami_robot.checkpoints import shipped_checkpoint
+
+    with sim_launch(tmp_path, "env:=reacher", tiny_model=False) as (node, executor, log):
+        client = node.create_client(GetParameters, "planner/get_parameters")
+        assert client.wait_for_service(timeout_sec=30.0), log.read_text()[-3000:]
+        future = client.call_async(GetParameters.Request(names=["checkpoint"]))
+        executor.spin_until_future_complete(future, timeout_sec=30.0)
+        assert future.result() is not None, log.read_text()[-3000:]
+    assert future.result().values[0].string_value == str(shipped_checkpoint("reacher"))
