@@ -298,3 +298,16 @@ def test_brain_policy_runs_the_evaluation_protocol(checkpoint: Path) -> None:
 
     result = evaluate("tworoom", BrainPolicy(make_brain(checkpoint)), episodes=1, step_budget=3, image_size=32)
     assert result.episodes == 1 and np.isfinite(result.mean_plan_ms)
+
+
+def test_a_new_goal_is_planned_for_from_the_next_image(tmp_path: Path) -> None:
+    """A goal may come with a reset that moves the robot: the image before it must not start the plan."""
+    planner = ScriptedPlanner(np.zeros((2, 6)))
+    actor = plan_ahead_actor(tmp_path, planner)
+    before, after = (np.full(actor.model.latent_dim, v, np.float32) for v in (1.0, 2.0))
+    actor.observe(before, 0.0)
+    actor.set_goal_latent(np.ones(actor.model.latent_dim))
+    assert actor.tick(0.01).reason is StopReason.NO_IMAGE and not planner.calls
+    actor.observe(after, 0.02)
+    assert actor.tick(0.02).replanned
+    np.testing.assert_array_equal(planner.calls[0][0][-1], after)

@@ -76,6 +76,9 @@ def test_sim_robot_moves_on_commands_and_stops_without_them() -> None:
         spin(0.3)
         assert goals and goals[-1].shape == (64, 64, 3) and images and images[-1].shape == (64, 64, 3)
         assert status[-1].episode == reply.episode == 0 and not status[-1].done
+        assert status[-1].steps == 0, "no step counts before the robot first moves"
+        spin(0.3, velocity=(0.0, 0.0))
+        assert status[-1].steps == 0, "nor while it is told to stand still"
         assert status[-1].goal_state == pytest.approx(reply.goal_state, abs=1e-6)
         start_x, start_steps, start_late = x(), status[-1].steps, status[-1].late_steps
         spin(0.5, velocity=(1.0, 0.0) if start_x < 0.5 else (-1.0, 0.0))

@@ -79,8 +79,8 @@ def test_the_actor_reports_the_planners_spread_in_raw_action_units() -> None:
             return results[-1]
 
     actor = Actor(model, settings, planner=Spy())
-    actor.observe(np.zeros(4, np.float32), 0.0)
     actor.set_goal_latent(np.ones(4, np.float32))
+    actor.observe(np.zeros(4, np.float32), 0.0)
     command = actor.tick(0.0)
     assert command.replanned and command.plan_std is not None
     assert command.plan_std.shape == command.plan.shape == (6, 2)

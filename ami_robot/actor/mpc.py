@@ -119,7 +119,10 @@ class Actor:
         self.guard.image_received(now_s)
 
     def set_goal_latent(self, z_goal: np.ndarray) -> None:
+        """A new goal (D,); plans toward it start from the next image (a goal may come with a reset that
+        moves the robot, and the image before it would then start a plan from where the robot was)."""
         self.goal = np.asarray(z_goal, dtype=np.float32).reshape(-1)
+        self._latest = None
         self.reset()
 
     def take_over(self, previous: Actor) -> None:
@@ -129,9 +132,9 @@ class Actor:
         self.guard.last_image_s = previous.guard.last_image_s
         self.guard.last_command = previous.guard.last_command.copy()
         if previous.model is self.model:
-            self._latest = previous._latest
             if previous.goal is not None:
                 self.set_goal_latent(previous.goal)
+            self._latest = previous._latest
 
     def reset(self) -> None:
         """Forget the plan, warm start and history (a new goal or episode)."""

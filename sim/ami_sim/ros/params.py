@@ -38,6 +38,12 @@ SIM_ROBOT = [
         max_value=100000,
     ),
     ParameterSpec(
+        "start_on_motion",
+        True,
+        "count an episode's steps from the first nonzero command after its first camera image, so that the "
+        "brain's first plan costs no steps, as in offline evaluation (false: from the reset)",
+    ),
+    ParameterSpec(
         "goal_offset",
         0,
         "steps between start and goal on the held-out expert trajectory (0: the protocol's)",

@@ -12,7 +12,12 @@ image: the robot then acts on the older command. Takes
 `robot/reset` (std_srvs/Trigger) starts the next episode: the start/goal pair comes from the
 evaluation protocol (`ami_sim.evaluation.start_goal_pairs`), and the goal image is published on
 `goal/image` (transient local); the reply is a `ami_sim.ros.status.ResetReply`. An episode ends on
-success or after the step budget; the robot then holds still and keeps publishing its camera.
+success or after the step budget; the robot then holds still and keeps publishing its camera. The
+episode's first camera image comes at the tick after the reset, so that the brain has its new goal
+before it. With `start_on_motion` (the default) the steps count from the first nonzero command that
+came after that image: until then the robot holds without stepping the simulation, as offline
+evaluation makes the brain's first plan before its first step (and a command that answers an image of
+the episode before is not taken for motion).
 `ami_sim.ros.client.SimRobotClient` is the other end.
 """
 
@@ -58,9 +63,12 @@ class SimRobotNode(Node):
         self.steps = 0
         self.done = True
         self.success = False
+        self.moving = False
         self.command = np.zeros(self.action_dim, dtype=np.float32)
         self.command_s = -np.inf
         self.image_s = -np.inf
+        self.episode_image_s = np.inf
+        """When the current episode's first camera image went out (monotonic s; inf: not yet)."""
         self.late_steps = 0
 
         self.image_pub = self.create_publisher(Image, "camera/image", CAMERA)
@@ -99,26 +107,34 @@ class SimRobotNode(Node):
             seed=self.values["seed"] + self.episode, options={"start_state": start, "goal_state": goal}
         )
         self.steps, self.done, self.success, self.late_steps = 0, False, bool(self.info["success"]), 0
+        self.moving = not self.values["start_on_motion"]
         self.command, self.command_s = np.zeros(self.action_dim, dtype=np.float32), -np.inf
         self.goal_pub.publish(numpy_to_image(self.info["goal_observation"], self.get_clock().now().to_msg(), "goal"))
-        self.publish()
+        self.episode_image_s = np.inf
+        self.publish(camera=False)
         return ResetReply(self.episode, _vector(start), _vector(goal)).to_response(response)
 
     def step(self) -> None:
         if not self.done:
             fresh = time.monotonic() - self.command_s <= self.values["command_timeout_s"]
-            self.late_steps += self.command_s < self.image_s
             action = self.command if fresh else np.zeros(self.action_dim, dtype=np.float32)
+            self.moving = self.moving or (self.command_s > self.episode_image_s and bool(np.any(action != 0)))
+            if not self.moving:
+                self.publish()
+                return
+            self.late_steps += self.command_s < self.image_s
             self.observation, _, _, _, self.info = self.env.step(action)
             self.steps += 1
             self.success = bool(self.info["success"])
             self.done = self.success or self.steps >= self.step_budget
         self.publish()
 
-    def publish(self) -> None:
+    def publish(self, camera: bool = True) -> None:
         stamp = self.get_clock().now().to_msg()
-        self.image_pub.publish(numpy_to_image(self.observation, stamp, "camera"))
-        self.image_s = time.monotonic()
+        if camera:
+            self.image_pub.publish(numpy_to_image(self.observation, stamp, "camera"))
+            self.image_s = time.monotonic()
+            self.episode_image_s = min(self.episode_image_s, self.image_s)
         state = np.asarray(self.info["state"], dtype=np.float32)
         self.state_pub.publish(array_to_msg(state))
         status = RobotStatus(
