@@ -17,6 +17,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from ami_robot.checkpoints import shipped_checkpoint
+from ami_robot.ros.executables import brain_params_file
 from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS, argument_like, check_launch_arguments, launch_default
 from ami_sim.ros.params import SIM_ROBOT
 from launch import LaunchDescription
@@ -76,8 +77,12 @@ def _brain(context):
     drives with the model shipped for `env`."""
     value = _checked(context)
     checkpoint = value["checkpoint"]
-    if not checkpoint and not value["settings_file"]:
+    shipped = not checkpoint and not value["settings_file"]
+    if shipped:
         checkpoint = str(shipped_checkpoint(value["env"]))
+    params_file = LaunchConfiguration("params_file").perform(context) or str(
+        brain_params_file(value["env"] if shipped else None)
+    )
     return [
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(
@@ -86,7 +91,7 @@ def _brain(context):
             launch_arguments=[
                 ("checkpoint", checkpoint),
                 *((name, LaunchConfiguration(name)) for name in BRAIN_PASSED if name != "checkpoint"),
-                ("params_file", LaunchConfiguration("params_file")),
+                ("params_file", params_file),
             ],
         )
     ]
@@ -102,8 +107,9 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "params_file",
-                default_value=PathJoinSubstitution([share, "params", "brain.yaml"]),
-                description="brain parameter YAML",
+                default_value="",
+                description="brain parameter YAML (empty: params/brain_<env>.yaml, the real-time budget of the "
+                "model shipped for env, when the brain drives with it and one exists; else params/brain.yaml)",
             ),
             DeclareLaunchArgument(
                 "robot_params_file",

@@ -179,12 +179,14 @@ def test_an_unavailable_backend_falls_back_with_a_warning(installed_prefix: Path
 
 
 def test_sim_launch_drives_the_robot_with_the_model_shipped_for_its_env(installed_prefix: Path, tmp_path: Path) -> None:
+    """The PushT model, with its own real-time budget (params/brain_pusht.yaml: it plans ahead)."""
     from ami_robot.checkpoints import shipped_checkpoint
 
-    with sim_launch(tmp_path, "env:=reacher", tiny_model=False) as (node, executor, log):
+    with sim_launch(tmp_path, "env:=pusht", tiny_model=False) as (node, executor, log):
         client = node.create_client(GetParameters, "planner/get_parameters")
         assert client.wait_for_service(timeout_sec=30.0), log.read_text()[-3000:]
-        future = client.call_async(GetParameters.Request(names=["checkpoint"]))
+        future = client.call_async(GetParameters.Request(names=["checkpoint", "plan_ahead"]))
         executor.spin_until_future_complete(future, timeout_sec=30.0)
         assert future.result() is not None, log.read_text()[-3000:]
-    assert future.result().values[0].string_value == str(shipped_checkpoint("reacher"))
+    checkpoint, plan_ahead = future.result().values
+    assert (checkpoint.string_value, plan_ahead.bool_value) == (str(shipped_checkpoint("pusht")), True)

@@ -156,34 +156,60 @@ def test_parameter_files_name_only_declared_parameters(path: Path) -> None:
             )
 
 
+PUSHT_SAMPLES, PUSHT_ITERATIONS, PUSHT_ELITES = 150, 20, 15
+
 REAL_TIME_OVERRIDES = {
-    "planner.samples": 200,
-    "planner.iterations": 8,
-    "planner.elites": 20,
-    "safety.deadline_s": 0.25,
-    "safety.max_rate": 0.5,
+    "brain.yaml": {
+        "planner.samples": 200,
+        "planner.iterations": 8,
+        "planner.elites": 20,
+        "safety.deadline_s": 0.25,
+        "safety.max_rate": 0.5,
+    },
+    "brain_pusht.yaml": {
+        "plan_ahead": True,
+        "planner.samples": PUSHT_SAMPLES,
+        "planner.iterations": PUSHT_ITERATIONS,
+        "planner.elites": PUSHT_ELITES,
+        "safety.deadline_s": 0.25,
+    },
 }
-"""The settings launch/params/brain.yaml may override on the checkpoint's brain.yaml, and their
-values: the real-time budget of a plan on a 10 Hz robot. Any other setting there would make the
-ROS brain and offline evaluation diverge silently."""
+"""The settings each brain parameter file may override on the checkpoint's brain.yaml, and their
+values: the real-time budget of a plan on a 10 Hz robot (brain_pusht.yaml: PushT's eight-predictor
+model, planning each 5-step plan while the one before it runs). Any other setting there would make
+the ROS brain and offline evaluation diverge silently."""
 
 
-def test_ros_parameters_override_the_settings_file_only_with_the_real_time_budget() -> None:
-    document = yaml.safe_load((REPO / "launch" / "params" / "brain.yaml").read_text())
+def test_each_brain_parameter_file_is_the_budget_of_a_shipped_model() -> None:
+    from ami_robot.checkpoints import shipped_envs
+
+    files = {path.name for path in (REPO / "launch" / "params").glob("brain*.yaml")}
+    assert files == set(REAL_TIME_OVERRIDES)
+    assert {name.removeprefix("brain_").removesuffix(".yaml") for name in files - {"brain.yaml"}} <= set(shipped_envs())
+
+
+@pytest.mark.parametrize("name", sorted(REAL_TIME_OVERRIDES))
+def test_ros_parameters_override_the_settings_file_only_with_the_real_time_budget(name: str) -> None:
+    document = yaml.safe_load((REPO / "launch" / "params" / name).read_text())
     overrides = {}
     for section in document.values():
         overrides.update(flatten(section["ros__parameters"] or {}))
-    settings = {name: value for name, value in overrides.items() if name in flatten_settings(BrainSettings())}
-    assert settings == REAL_TIME_OVERRIDES
+    settings = {key: value for key, value in overrides.items() if key in flatten_settings(BrainSettings())}
+    assert settings == REAL_TIME_OVERRIDES[name]
 
 
 def test_the_demo_brain_keeps_its_real_time_settings() -> None:
     offline = load_yaml(BrainSettings, REPO / "ami_robot" / "checkpoints" / "tworoom" / "brain.yaml")
-    ros = settings_from_flat(REAL_TIME_OVERRIDES, offline)
+    ros = settings_from_flat(REAL_TIME_OVERRIDES["brain.yaml"], offline)
     assert (ros.method, ros.planner.samples, ros.planner.iterations, ros.planner.elites) == ("cem", 200, 8, 20)
     assert (ros.safety.deadline_s, ros.safety.max_rate, ros.control_rate_hz) == (0.25, 0.5, 10.0)
     assert (ros.planner.horizon, ros.cost.goal_running_weight) == (5, 1.0)
     assert (offline.planner.samples, offline.planner.iterations, offline.safety.max_rate) == (300, 30, 2.0)
+    offline = load_yaml(BrainSettings, REPO / "ami_robot" / "checkpoints" / "pusht" / "brain.yaml")
+    ros = settings_from_flat(REAL_TIME_OVERRIDES["brain_pusht.yaml"], offline)
+    assert (ros.plan_ahead, ros.replan_every, ros.planner.horizon, ros.cost.disagreement_weight) == (True, 5, 5, 8.0)
+    assert (ros.planner.samples, ros.planner.iterations) == (PUSHT_SAMPLES, PUSHT_ITERATIONS)
+    assert (ros.safety.deadline_s, ros.safety.max_rate) == (0.25, offline.safety.max_rate)
 
 
 class _Substitution:
@@ -314,6 +340,21 @@ def test_sim_launch_drives_each_robot_with_its_own_model_unless_told_otherwise(m
         assert checkpoint(env=env) == str(shipped_checkpoint(env))
     assert checkpoint(env="pusht", checkpoint="/models/mine") == "/models/mine"
     assert checkpoint(env="pusht", settings_file="/models/brain.yaml") == "", "the settings file's checkpoint decides"
+
+
+def test_sim_launch_gives_the_shipped_model_its_own_real_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = load_launch_file("sim.launch.py", monkeypatch)
+    params = REPO / "launch" / "params"
+
+    def params_file(**given: str) -> object:
+        context = launch_context(sim, sim.SIM_ARGUMENTS, params_file="")
+        (include,) = sim._brain({**context, **given})
+        return dict(include.kwargs["launch_arguments"])["params_file"]
+
+    assert params_file(env="pusht") == str(params / "brain_pusht.yaml")
+    assert params_file(env="tworoom") == params_file(env="reacher") == str(params / "brain.yaml")
+    assert params_file(env="pusht", checkpoint="/models/mine") == str(params / "brain.yaml"), "another model"
+    assert params_file(env="pusht", params_file="/mine.yaml") == "/mine.yaml"
 
 
 def test_record_argument_adds_the_recorder_to_either_launch_file(monkeypatch: pytest.MonkeyPatch) -> None:

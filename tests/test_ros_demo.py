@@ -152,4 +152,5 @@ def test_the_pusht_robot_is_driven_by_the_pusht_model_by_default(tmp_path: Path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
     assert (summary["env"], summary["checkpoint"]) == ("pusht", str((CHECKPOINTS / "pusht").resolve()))
+    assert Path(summary["params"]).name == "brain_pusht.yaml", "the model's own real-time budget"
     assert summary["episodes"] == len(summary["steps"]) == 2 and all(steps > 0 for steps in summary["steps"])

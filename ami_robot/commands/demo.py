@@ -34,7 +34,7 @@ from ami_robot.errors import ConfigError
 from ami_robot.planning.backends import BACKEND_CHOICES
 from ami_robot.ros import executables
 from ami_robot.ros.dds import apply_localhost_environment, pick_domain_id
-from ami_robot.ros.executables import BRAIN_NODES, node_command, params_dir, recorder_command
+from ami_robot.ros.executables import BRAIN_NODES, brain_params_file, node_command, params_dir, recorder_command
 from ami_robot.runtime import ChildExitedError, ChildProcesses, TeardownWatchdog, stop_on_signals, stop_process_groups
 from ami_sim.registry import ENV_NAMES
 
@@ -69,22 +69,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--plan-ahead",
         action="store_true",
-        help="plan each model step while the previous block runs (answers at once at camera rates above 1/plan time)",
+        help="plan each model step while the previous block runs (answers at once at camera rates above 1/plan time; "
+        "default: as the parameter file and the model's settings say)",
     )
-    add("--params", type=Path, default=None, help="brain parameter YAML (default: the package's brain.yaml)")
+    add(
+        "--params",
+        type=Path,
+        default=None,
+        help="brain parameter YAML (default: the package's brain_<env>.yaml, the real-time budget of the model "
+        "shipped for --env, when the demo drives with it and one exists; else its brain.yaml)",
+    )
     add("--separate-processes", action="store_true", help="run each brain node in its own process")
     add("--record", type=Path, default=None, metavar="BAG", help="also record the brain's topics into this bag")
     add("--foxglove", type=int, nargs="?", const=executables.FOXGLOVE_PORT, metavar="PORT", help=FOXGLOVE_HELP)
+
+
+def demo_brain_params(args: argparse.Namespace) -> Path:
+    """The brain's parameter YAML: --params, else the real-time budget of the model shipped for --env
+    when the demo drives with it (`brain_params_file`)."""
+    return args.params or brain_params_file(args.env if args.checkpoint is None else None)
 
 
 def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list[str]]:
     """The command lines of the recorder (--record), Foxglove view (--foxglove), simulated robot and brain, by name."""
     robot = dict(env=args.env, episodes=args.episodes, seed=args.seed, rate_hz=float(args.rate))
     robot.update(step_budget=args.budget, goal_offset=args.goal_offset)
-    brain = dict(
-        checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate), plan_ahead=args.plan_ahead
-    )
-    brain_params = args.params or params_dir() / "brain.yaml"
+    brain: dict[str, object] = dict(checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate))
+    if args.plan_ahead:
+        brain["plan_ahead"] = True
+    brain_params = demo_brain_params(args)
     commands = {RECORDER: recorder_command(args.record)} if args.record is not None else {}
     if args.foxglove is not None:
         commands[FOXGLOVE] = executables.foxglove_command(args.foxglove)
@@ -152,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 stop_process_groups([p for name, p in children.processes.items() if name != RECORDER])
                 children.stop()
                 rclpy.try_shutdown()
-    summary.update(domain_id=domain_id, checkpoint=str(checkpoint), env=args.env)
+    summary.update(domain_id=domain_id, checkpoint=str(checkpoint), params=str(demo_brain_params(args)), env=args.env)
     summary["separate_processes"] = bool(args.separate_processes)
     if args.record is not None:
         from ami_robot.data.bags import topic_message_counts
