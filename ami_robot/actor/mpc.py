@@ -83,8 +83,9 @@ def build_planner(model: WorldModel, settings: BrainSettings) -> CEMPlanner | MP
 class Actor:
     """Receding-horizon MPC with warm start, behind the command guard.
 
-    `observe(z, now_s)` with each new latent, `set_goal_latent(z_goal)`, then `tick(now_s)` once per
-    control period returns the command to send. `executor` runs the plans made ahead (one worker,
+    `set_goal_latent(z_goal)`, `observe(z, now_s)` with each new latent (a plan toward a goal starts
+    from an image observed after it was set), then `tick(now_s)` once per control period returns the
+    command to send. `executor` runs the plans made ahead (one worker,
     so that the planner's calls run one at a time, in order; None: at once).
     """
 
