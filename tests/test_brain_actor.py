@@ -311,3 +311,16 @@ def test_a_new_goal_is_planned_for_from_the_next_image(tmp_path: Path) -> None:
     actor.observe(after, 0.02)
     assert actor.tick(0.02).replanned
     np.testing.assert_array_equal(planner.calls[0][0][-1], after)
+
+
+def test_planning_ahead_the_first_plan_toward_a_goal_is_no_overrun(tmp_path: Path) -> None:
+    """Offline, as on the robot (which holds for it), only the wait for a plan made ahead counts."""
+    model = load_model(tiny_checkpoint(tmp_path, frameskip=3))
+    for plan_ahead, expected in ((True, StopReason.NONE), (False, StopReason.OVERRUN)):
+        settings = BrainSettings(
+            checkpoint=str(tmp_path), plan_ahead=plan_ahead, safety=SafetyConfig(max_rate=1.0, deadline_s=0.01)
+        )
+        actor = Actor(model, settings, planner=ScriptedPlanner(np.zeros((2, 6)), sleep_s=0.05))
+        actor.set_goal_latent(np.zeros(model.latent_dim))
+        actor.observe(np.zeros(model.latent_dim), 0.0)
+        assert actor.tick(0.0).reason is expected

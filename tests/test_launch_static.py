@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ami_robot.config import load_yaml
-from ami_robot.configurator import BrainSettings, flatten_settings, settings_from_flat
+from ami_robot.configurator import BrainSettings, settings_from_flat
 from ami_robot.errors import ConfigError
 from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS
 from ami_robot.ros.params import NODE_PARAMETERS as BRAIN_NODE_PARAMETERS
@@ -190,12 +190,25 @@ def test_each_brain_parameter_file_is_the_budget_of_a_shipped_model() -> None:
 
 @pytest.mark.parametrize("name", sorted(REAL_TIME_OVERRIDES))
 def test_ros_parameters_override_the_settings_file_only_with_the_real_time_budget(name: str) -> None:
-    document = yaml.safe_load((REPO / "launch" / "params" / name).read_text())
-    overrides = {}
-    for section in document.values():
-        overrides.update(flatten(section["ros__parameters"] or {}))
-    settings = {key: value for key, value in overrides.items() if key in flatten_settings(BrainSettings())}
-    assert settings == REAL_TIME_OVERRIDES[name]
+    from ami_robot.ros.params import settings_in_params_file
+
+    assert settings_in_params_file(REPO / "launch" / "params" / name) == REAL_TIME_OVERRIDES[name]
+
+
+def test_a_parameter_file_that_sets_a_setting_twice_or_is_no_mapping_is_refused(tmp_path: Path) -> None:
+    from ami_robot.ros.params import settings_in_params_file
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(
+        "/**/planner:\n  ros__parameters: {checkpoint: /a}\n/**/memory:\n  ros__parameters: {checkpoint: /b}\n"
+    )
+    with pytest.raises(ConfigError, match="checkpoint is set to both '/a' and '/b'"):
+        settings_in_params_file(twice)
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ConfigError, match="maps node names"):
+        settings_in_params_file(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        settings_in_params_file(tmp_path / "missing.yaml")
 
 
 def test_the_demo_brain_keeps_its_real_time_settings() -> None:

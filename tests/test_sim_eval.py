@@ -276,6 +276,21 @@ def test_eval_set_changes_any_brain_setting_by_its_dotted_name(capsys):
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+def test_eval_params_plans_as_the_ros_brain_does_with_that_parameter_file(tmp_path):
+    """--params applies the brain settings of a ROS parameter file (a robot's real-time budget); --set goes over."""
+    from pathlib import Path
+
+    params = Path(evaluate_command.__file__).resolve().parents[2] / "launch" / "params" / "brain_pusht.yaml"
+    parser = argparse.ArgumentParser()
+    evaluate_command.add_arguments(parser)
+    args = parser.parse_args(["--env", "pusht", "--params", str(params), "--set", "planner.iterations=3"])
+    settings = evaluate_command.POLICIES["planner"].build(args, "pusht").brain.configurator.settings
+    assert (settings.plan_ahead, settings.replan_every, settings.safety.deadline_s) == (True, 5, 0.25)
+    assert (settings.planner.samples, settings.planner.elites, settings.planner.iterations) == (150, 15, 3)
+    (tmp_path / "bad.yaml").write_text("/**/planner:\n  ros__parameters: {plan_ahead: maybe}\n")
+    assert main(["eval", "--env", "pusht", "--episodes", "1", "--params", str(tmp_path / "bad.yaml")]) == 2
+
+
 SHIPPED = shipped_envs()
 
 

@@ -13,7 +13,8 @@ a fresh one. The observed image feeds the plan after it (one plan of feedback de
 answering at once when a plan takes longer than a camera period). Given an executor, the plan runs
 there, and so does the first plan toward a goal: until it is ready, each image is answered with the
 stop action (`StopReason.FIRST_PLAN`, not an error), so that no image waits for a plan. Without an
-executor (offline evaluation) every plan runs at once, with the same inputs and noise.
+executor (offline evaluation) every plan runs at once, with the same inputs and noise, and the first
+plan toward a goal is no overrun either: only the wait for a plan made ahead counts against the deadline.
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ class Actor:
         cost = float(result.cost)
         raw_plan = self.model.denormalize_actions(blocks).reshape(-1, self.model.env_action_dim)
         raw_std = self._raw_spread(getattr(result, "std", None), raw_plan.shape)
-        safe = self.guard.command(raw_plan, waited_s, cost)
+        held = self.settings.plan_ahead and not prepared  # the first plan toward the goal: the robot holds
+        safe = self.guard.command(raw_plan, 0.0 if held else waited_s, cost)
         executed = blocks[: self.settings.replan_every]
         if safe.stopped:
             self._queue.clear()

@@ -65,6 +65,10 @@ def _planner(args: argparse.Namespace, env_name: str) -> Any:
     checkpoint = checkpoint_for(env_name, args.checkpoint)
     settings = load_brain_settings(args.settings, checkpoint)
     changes = {name: getattr(args, name) for name in ("backend", "method") if getattr(args, name) is not None}
+    if args.params is not None:
+        from ami_robot.ros.params import settings_in_params_file
+
+        changes = {**settings_in_params_file(args.params), **changes}
     settings = settings_from_flat({**changes, **dict(args.set)}, settings)
     return BrainPolicy(Brain(Configurator(settings)))
 
@@ -98,6 +102,14 @@ def _planner_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="planner: BrainSettings YAML (default: CHECKPOINT/brain.yaml, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="planner: also the brain settings a ROS parameter file sets, as the ROS brain takes them "
+        "(e.g. launch/params/brain_pusht.yaml: the PushT robot's real-time budget); --backend, --method "
+        "and --set go over them",
     )
     for name in ("backend", "method"):
         parser.add_argument(

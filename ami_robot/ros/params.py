@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ami_robot.config import ConfigError, Setting, iter_settings
@@ -125,6 +126,42 @@ def spec_names(specs: list[ParameterSpec]) -> set[str]:
 def validate(values: dict[str, Any], base: BrainSettings | None = None) -> BrainSettings:
     """Check the settings among `values` (others are ignored) by building BrainSettings; raises ConfigError."""
     return settings_from_flat({k: v for k, v in values.items() if k in SETTINGS_NAMES}, base)
+
+
+def settings_in_params_file(path: str | Path) -> dict[str, Any]:
+    """The brain settings (dotted name -> value) that a ROS parameter file sets for the brain's nodes,
+    e.g. launch/params/brain_pusht.yaml's real-time budget; its other parameters are left out.
+    ConfigError for a file that is no parameter file, or that gives one setting two values."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read it as a ROS parameter file: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: a ROS parameter file maps node names to {{ros__parameters: ...}}")
+    settings: dict[str, Any] = {}
+    for node, section in document.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters") or {}, dict):
+            raise ConfigError(f"{path}: {node} holds no ros__parameters mapping")
+        for name, value in _flatten(section.get("ros__parameters") or {}).items():
+            if name not in SETTINGS_NAMES:
+                continue
+            if name in settings and settings[name] != value:
+                raise ConfigError(f"{path}: {name} is set to both {settings[name]!r} and {value!r}")
+            settings[name] = value
+    return settings
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def check(values: dict[str, Any], specs: list[ParameterSpec]) -> None:
