@@ -20,6 +20,7 @@ from ami_robot.configurator import BrainSettings, settings_from_flat
 from ami_robot.errors import ConfigError
 from ami_robot.ros.launch_arguments import BRAIN_ARGUMENTS
 from ami_robot.ros.params import NODE_PARAMETERS as BRAIN_NODE_PARAMETERS
+from ami_robot.ros.params import flatten_parameters
 from ami_sim.ros.params import SIM_ROBOT
 
 NODE_PARAMETERS = {**BRAIN_NODE_PARAMETERS, "sim_robot": SIM_ROBOT}
@@ -123,16 +124,6 @@ def test_launch_files_reference_existing_parameter_files_and_arguments(monkeypat
     assert "params_file" in passed and passed <= brain_arguments, passed - brain_arguments
 
 
-def flatten(values: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def same_type(value: object, default: object) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
@@ -149,7 +140,7 @@ def test_parameter_files_name_only_declared_parameters(path: Path) -> None:
         node = key.rsplit("/", 1)[-1]
         assert node in NODE_PARAMETERS, f"{path.name}: unknown node {key!r}"
         declared = {spec.name: spec.default for spec in NODE_PARAMETERS[node]}
-        for name, value in flatten(section["ros__parameters"] or {}).items():
+        for name, value in flatten_parameters(section["ros__parameters"] or {}).items():
             assert name in declared, f"{path.name}: {node} does not declare {name!r}"
             assert same_type(value, declared[name]), (
                 f"{path.name}: {node}.{name} = {value!r} has another type than its default {declared[name]!r}"

@@ -145,7 +145,7 @@ def settings_in_params_file(path: str | Path) -> dict[str, Any]:
     for node, section in document.items():
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters") or {}, dict):
             raise ConfigError(f"{path}: {node} holds no ros__parameters mapping")
-        for name, value in _flatten(section.get("ros__parameters") or {}).items():
+        for name, value in flatten_parameters(section.get("ros__parameters") or {}).items():
             if name not in SETTINGS_NAMES:
                 continue
             if name in settings and settings[name] != value:
@@ -154,11 +154,12 @@ def settings_in_params_file(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_parameters(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested ROS parameters ({"safety": {"max_rate": 0.5}}) by dotted name ({"safety.max_rate": 0.5})."""
     flat: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten_parameters(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
