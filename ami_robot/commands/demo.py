@@ -90,14 +90,14 @@ def demo_brain_params(args: argparse.Namespace) -> Path:
     return args.params or brain_params_file(args.env if args.checkpoint is None else None)
 
 
-def child_commands(args: argparse.Namespace, checkpoint: Path) -> dict[str, list[str]]:
-    """The command lines of the recorder (--record), Foxglove view (--foxglove), simulated robot and brain, by name."""
+def child_commands(args: argparse.Namespace, checkpoint: Path, brain_params: Path) -> dict[str, list[str]]:
+    """The command lines of the recorder (--record), Foxglove view (--foxglove), simulated robot and brain
+    (with the parameter file `brain_params`), by name."""
     robot = dict(env=args.env, episodes=args.episodes, seed=args.seed, rate_hz=float(args.rate))
     robot.update(step_budget=args.budget, goal_offset=args.goal_offset)
     brain: dict[str, object] = dict(checkpoint=checkpoint, backend=args.backend, control_rate_hz=float(args.rate))
     if args.plan_ahead:
         brain["plan_ahead"] = True
-    brain_params = demo_brain_params(args)
     commands = {RECORDER: recorder_command(args.record)} if args.record is not None else {}
     if args.foxglove is not None:
         commands[FOXGLOVE] = executables.foxglove_command(args.foxglove)
@@ -121,7 +121,7 @@ def check_arguments(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoint, out = check_arguments(args), args.out.resolve()
+    checkpoint, brain_params, out = check_arguments(args), demo_brain_params(args), args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
     # a fresh domain for this run; this process and its children join it, before rclpy is imported
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
         rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         try:
-            for name, argv in child_commands(args, checkpoint).items():
+            for name, argv in child_commands(args, checkpoint, brain_params).items():
                 children.start(name, argv)
             if args.foxglove is not None:
                 url = executables.foxglove_url(args.foxglove) if args.foxglove else f"see {children.log(FOXGLOVE)}"
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 stop_process_groups([p for name, p in children.processes.items() if name != RECORDER])
                 children.stop()
                 rclpy.try_shutdown()
-    summary.update(domain_id=domain_id, checkpoint=str(checkpoint), params=str(demo_brain_params(args)), env=args.env)
+    summary.update(domain_id=domain_id, checkpoint=str(checkpoint), params=str(brain_params), env=args.env)
     summary["separate_processes"] = bool(args.separate_processes)
     if args.record is not None:
         from ami_robot.data.bags import topic_message_counts

@@ -31,8 +31,9 @@ def params_dir() -> Path:
 def brain_params_file(shipped_env: str | None = None) -> Path:
     """The brain's parameter YAML: `brain_<shipped_env>.yaml`, the real-time budget of the model shipped
     for that env, where the brain drives with it and one exists; else `brain.yaml`."""
-    own = params_dir() / f"brain_{shipped_env}.yaml"
-    return own if shipped_env is not None and own.is_file() else params_dir() / "brain.yaml"
+    directory = params_dir()
+    own = directory / f"brain_{shipped_env}.yaml"
+    return own if shipped_env is not None and own.is_file() else directory / "brain.yaml"
 
 
 def node_command(

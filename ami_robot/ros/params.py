@@ -143,9 +143,10 @@ def settings_in_params_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: a ROS parameter file maps node names to {{ros__parameters: ...}}")
     settings: dict[str, Any] = {}
     for node, section in document.items():
-        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters") or {}, dict):
+        parameters = (section.get("ros__parameters") or {}) if isinstance(section, dict) else None
+        if not isinstance(parameters, dict):
             raise ConfigError(f"{path}: {node} holds no ros__parameters mapping")
-        for name, value in flatten_parameters(section.get("ros__parameters") or {}).items():
+        for name, value in flatten_parameters(parameters).items():
             if name not in SETTINGS_NAMES:
                 continue
             if name in settings and settings[name] != value:
