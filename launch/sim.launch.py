@@ -44,14 +44,15 @@ SIM_ARGUMENTS = [
 and `command_type`, when given, to the robot as well (both then use its default command topic)."""
 
 
-def _checked(context) -> dict:
-    return check_launch_arguments(
+def _robot_and_brain(context):
+    """The robot node and the brain wired to it, from the arguments checked once."""
+    value = check_launch_arguments(
         {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in SIM_ARGUMENTS}, SIM_ARGUMENTS
     )
+    return [*_robot(context, value), *_brain(context, value)]
 
 
-def _robot(context):
-    value = _checked(context)
+def _robot(context, value: dict) -> list:
     return [
         Node(
             package="ami_robot",
@@ -72,10 +73,9 @@ def _robot(context):
     ]
 
 
-def _brain(context):
+def _brain(context, value: dict) -> list:
     """brain.launch.py wired to the robot; with neither `checkpoint` nor `settings_file` given, it
     drives with the model shipped for `env`."""
-    value = _checked(context)
     checkpoint = value["checkpoint"]
     shipped = not checkpoint and not value["settings_file"]
     if shipped:
@@ -116,7 +116,6 @@ def generate_launch_description() -> LaunchDescription:
                 default_value=PathJoinSubstitution([share, "params", "sim_robot.yaml"]),
                 description="simulated robot parameter YAML",
             ),
-            OpaqueFunction(function=_robot),
-            OpaqueFunction(function=_brain),
+            OpaqueFunction(function=_robot_and_brain),
         ]
     )

@@ -119,7 +119,7 @@ def test_launch_files_reference_existing_parameter_files_and_arguments(monkeypat
             assert (REPO / "launch" / "params" / name).is_file(), f"{path.name} refers to a missing {name}"
     brain_arguments = {spec.name for spec in BRAIN_ARGUMENTS} | {"params_file"}
     sim = load_launch_file("sim.launch.py", monkeypatch)
-    (include,) = sim._brain(launch_context(sim, sim.SIM_ARGUMENTS))
+    _, include = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS))
     passed = {name for name, _ in include.kwargs["launch_arguments"]}
     assert "params_file" in passed and passed <= brain_arguments, passed - brain_arguments
 
@@ -300,7 +300,9 @@ def test_launch_arguments_are_checked_before_any_node_starts(
 ) -> None:
     module = load_launch_file(launch_file, monkeypatch)
     start, arguments = (
-        (module._nodes, BRAIN_ARGUMENTS) if launch_file == "brain.launch.py" else (module._robot, module.SIM_ARGUMENTS)
+        (module._nodes, BRAIN_ARGUMENTS)
+        if launch_file == "brain.launch.py"
+        else (module._robot_and_brain, module.SIM_ARGUMENTS)
     )
     with pytest.raises(ConfigError, match=rf"launch argument {message}"):
         start(launch_context(module, arguments, **{argument: value}))
@@ -325,9 +327,9 @@ def test_plan_timing_arguments_reach_the_planner_only_when_given(monkeypatch: py
 
 def test_sim_launch_checks_the_robot_arguments_like_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     sim = load_launch_file("sim.launch.py", monkeypatch)
-    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, env="pusht", rate_hz="20"))
+    robot, _ = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS, env="pusht", rate_hz="20"))
     assert robot.kwargs["parameters"][1] == {"env": "pusht", "rate_hz": 20.0, "goal_offset": 0, "step_budget": 0}
-    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, goal_offset="100", step_budget="150"))
+    robot, _ = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS, goal_offset="100", step_budget="150"))
     assert robot.kwargs["parameters"][1]["goal_offset"] == 100 and robot.kwargs["parameters"][1]["step_budget"] == 150
 
 
@@ -337,7 +339,7 @@ def test_sim_launch_drives_each_robot_with_its_own_model_unless_told_otherwise(m
     sim = load_launch_file("sim.launch.py", monkeypatch)
 
     def checkpoint(**given: str) -> object:
-        (include,) = sim._brain(launch_context(sim, sim.SIM_ARGUMENTS, **given))
+        _, include = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS, **given))
         return dict(include.kwargs["launch_arguments"])["checkpoint"]
 
     for env in ("tworoom", "pusht", "reacher"):
@@ -352,7 +354,7 @@ def test_sim_launch_gives_the_shipped_model_its_own_real_time_budget(monkeypatch
 
     def params_file(**given: str) -> object:
         context = launch_context(sim, sim.SIM_ARGUMENTS, params_file="")
-        (include,) = sim._brain({**context, **given})
+        _, include = sim._robot_and_brain({**context, **given})
         return dict(include.kwargs["launch_arguments"])["params_file"]
 
     assert params_file(env="pusht") == str(params / "brain_pusht.yaml")
@@ -395,7 +397,7 @@ def test_a_bad_foxglove_port_stops_the_launch_before_any_node(
     if launch_file == "brain.launch.py":
         start, arguments = module._nodes, BRAIN_ARGUMENTS
     else:
-        start, arguments = module._robot, module.SIM_ARGUMENTS
+        start, arguments = module._robot_and_brain, module.SIM_ARGUMENTS
     with pytest.raises(ConfigError, match=r"launch argument foxglove must be a port in 0-65535"):
         start(launch_context(module, arguments, foxglove=value))
 
@@ -425,8 +427,8 @@ def test_command_topics_are_remapped_one_type_each_for_the_brain_and_the_recorde
 
 def test_sim_launch_gives_the_command_type_to_the_robot_and_the_brain(monkeypatch: pytest.MonkeyPatch) -> None:
     sim = load_launch_file("sim.launch.py", monkeypatch)
-    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS, command_type="array"))
+    robot, _ = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS, command_type="array"))
     assert robot.kwargs["parameters"][1]["command_type"] == "array"
     assert "command_type" in sim.BRAIN_PASSED
-    (robot,) = sim._robot(launch_context(sim, sim.SIM_ARGUMENTS))
+    robot, _ = sim._robot_and_brain(launch_context(sim, sim.SIM_ARGUMENTS))
     assert "command_type" not in robot.kwargs["parameters"][1], "not given: the robot's parameter file decides"

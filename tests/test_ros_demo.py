@@ -73,7 +73,8 @@ def test_demo_writes_video_plot_and_summary(tiny: Path, tmp_path: Path, separate
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
-    assert summary["episodes"] == 2 and summary["steps"] and all(1 <= s <= 12 for s in summary["steps"])
+    steps = summary["steps"]
+    assert summary["episodes"] == 2 and steps and all(1 <= s <= 12 for s in steps), (steps, result.stdout[-2000:])
     assert summary["transport"].startswith("rmw_") and summary["control_hz"] > 0
     for kind in ("", "_replan", "_queued"):
         assert 0 < summary[f"latency{kind}_ms_p50"] <= summary[f"latency{kind}_ms_p99"]

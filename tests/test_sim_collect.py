@@ -46,6 +46,18 @@ def test_collected_episodes_round_trip_and_replay(tmp_path, name):
         assert bool(episode.attrs["success"]) == bool(info["success"])
 
 
+def test_collect_at_the_expert_pace_asked_for(tmp_path):
+    from ami_robot.cli import main
+
+    out = tmp_path / "paced"
+    argv = ["collect", "--env", "pusht", "--episodes", "1", "--noise", "0", "--workers", "1", "--max-steps", "20"]
+    assert main([*argv, "--max-action", "0.25", "--no-progress", "--out", str(out)]) == 0
+    episode = next(dataset.iter_episodes(out))
+    assert episode.attrs["max_action"] == 0.25
+    assert np.linalg.norm(episode.actions, axis=1).max() <= 0.25 + 1e-6
+    assert main([*argv, "--max-action", "0", "--out", str(tmp_path / "bad")]) == 2
+
+
 def test_collect_resumes_without_redoing_episodes(tmp_path):
     collect(CollectConfig(env="tworoom", episodes=2, out=tmp_path, workers=1), progress=False)
     first = (tmp_path / dataset.episode_name(0)).stat().st_mtime_ns

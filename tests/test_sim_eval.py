@@ -178,6 +178,9 @@ def test_pusht_and_reacher_default_to_the_published_protocols():
     assert pusht.data_policy == "expert" and reacher.data_policy == "random"
     assert reacher.trajectory_steps == 200
     assert protocol_for("pusht", "episode").pair_sampling == "episode"
+    assert pusht.expert_max_action == 0.25, "the pace of the published expert set (ami_sim.evaluation)"
+    former = dataclasses.replace(pusht, name="fast_expert", expert_max_action=None)
+    assert protocol_for("pusht", "fast_expert") == former
     assert protocol_for("reacher", "short").goal_offset_steps == 15
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ami_sim
-from ami_sim.evaluation import PROTOCOLS, evaluate, protocol_for, wilson_interval
+from ami_sim.evaluation import PROTOCOLS, evaluate, held_out_trajectories, protocol_for, wilson_interval
 from ami_sim.policies import ExpertPolicy
 
 EPISODES = {"tworoom": 60, "pusht": 40, "reacher": 40}
@@ -88,6 +88,33 @@ def test_expert_noise_then_repeats_the_previous_action():
     assert sometimes._last_action is None, "no repeat across episodes"
     with pytest.raises(ValueError, match="repeat_probability"):
         ExpertPolicy(ConstantController(), box, repeat_probability=1.5)
+
+
+def test_expert_pace_scales_long_actions_down_before_the_noise():
+    box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    info = {"state": np.zeros(2), "goal_state": np.zeros(2)}
+    paced = ExpertPolicy(ConstantController(), box, seed=0, max_action=0.25)
+    np.testing.assert_allclose(paced.act(None, info), np.array([0.5, -0.5]) * 0.25 / np.sqrt(0.5), rtol=1e-6)
+    unhurried = ExpertPolicy(ConstantController(), box, seed=0, max_action=1.0)
+    np.testing.assert_allclose(unhurried.act(None, info), [0.5, -0.5])
+    noisy = ExpertPolicy(ConstantController(), box, noise=0.1, seed=0, max_action=0.25)
+    actions = np.stack([noisy.act(None, info) for _ in range(2000)])
+    np.testing.assert_allclose(actions.mean(axis=0), [0.177, -0.177], atol=0.01)
+    assert 0.09 < actions[:, 0].std() < 0.11, "the noise is added after the pace, at its full size"
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="max_action"):
+            ExpertPolicy(ConstantController(), box, max_action=bad)
+
+
+def test_pusht_pairs_come_from_episodes_as_long_as_the_published_sets():
+    """stable-worldmodel's pusht_expert_train: 100 to 200 steps per episode, 149 on average; the
+    expert at full pace (the `fast_expert` variant) takes about 65."""
+    env = ami_sim.make_env("pusht")
+    lengths = {}
+    for name in ("lewm", "fast_expert"):
+        trajectories = held_out_trajectories("pusht", protocol_for("pusht", name), env)
+        lengths[name] = np.mean([len(next(trajectories)) - 1 for _ in range(12)])
+    assert 120 < lengths["lewm"] < 180 and lengths["fast_expert"] < 90, lengths
 
 
 def test_tworoom_protocol_uses_the_published_data_noise():

@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="chance that the expert repeats its previous action (TwoRoom's published data: --noise 2.0 "
         "--repeat-probability 0.05)",
     )
+    parser.add_argument(
+        "--max-action",
+        type=float,
+        default=None,
+        help="the expert's pace: its action scaled down to this norm when longer, before the noise (default: "
+        "full pace; PushT at the published expert set's pace: 0.25)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: one per core)")
     parser.add_argument("--image-size", type=int, default=64, help="observation height and width in pixels")
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             policy=args.policy,
             noise=args.noise,
             repeat_probability=args.repeat_probability,
+            max_action=args.max_action,
             seed=args.seed,
             workers=args.workers,
             image_size=args.image_size,

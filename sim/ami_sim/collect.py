@@ -40,7 +40,8 @@ INDEX_PERIOD_S = 0.5  # dataset.json is rewritten at most this often while colle
 @dataclass(frozen=True)
 class CollectConfig:
     """What to collect. `noise`: expert action noise std; `repeat_probability`: chance that the expert
-    repeats its previous action; `mixed`: each episode is expert or random with probability 1/2 (drawn
+    repeats its previous action; `max_action`: the expert's pace (`ami_sim.policies.ExpertPolicy`,
+    None: full); `mixed`: each episode is expert or random with probability 1/2 (drawn
     from the episode seed); `max_steps`: None = the env's time limit; `chain_goals`: on reaching a goal,
     draw the next one from where the robot stands and go on until `max_steps` (long trajectories
     for a critic that must learn far temporal distances)."""
@@ -56,6 +57,7 @@ class CollectConfig:
     max_steps: int | None = None
     repeat_probability: float = 0.0
     chain_goals: bool = False
+    max_action: float | None = None
 
     def __post_init__(self) -> None:
         if self.env not in ENV_NAMES:
@@ -67,6 +69,8 @@ class CollectConfig:
         check_image_size(self.image_size)
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.max_action is not None and self.max_action <= 0:
+            raise ValueError(f"max_action must be > 0, got {self.max_action}")
 
     @property
     def num_workers(self) -> int:
@@ -141,6 +145,7 @@ class _Worker:
                 seed=seed,
                 env=self.env,
                 repeat_probability=self.config.repeat_probability,
+                max_action=self.config.max_action,
             )
         return name, make_random(self.config.env, seed=seed, env=self.env)
 
@@ -150,6 +155,8 @@ class _Worker:
         episode = run_episode(self.env, policy, seed, self.max_steps, self.config.chain_goals)
         noise = self.config.noise if policy_name == "expert" else 0.0
         episode.attrs.update(env=self.config.env, policy=policy_name, noise=noise)
+        if policy_name == "expert" and self.config.max_action is not None:
+            episode.attrs["max_action"] = self.config.max_action
         dataset.write_episode(self.config.out / dataset.episode_name(index), episode)
         return index, len(episode), bool(episode.attrs["success"])
 

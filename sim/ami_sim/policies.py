@@ -33,9 +33,10 @@ class Controller(Protocol):
 
 
 class ExpertPolicy:
-    """A scripted controller plus the noise model of the published data collection: Gaussian action noise
-    of std `noise` (action units), then, with probability `repeat_probability`, the previous action
-    again instead; clipped to the action box."""
+    """A scripted controller plus the noise model of the published data collection: the controller's
+    action scaled down to norm `max_action` when longer (the expert's pace; None: full pace), Gaussian
+    action noise of std `noise` (action units), then, with probability `repeat_probability`, the
+    previous action again instead; clipped to the action box."""
 
     def __init__(
         self,
@@ -44,7 +45,10 @@ class ExpertPolicy:
         noise: float = 0.0,
         seed: int | None = None,
         repeat_probability: float = 0.0,
+        max_action: float | None = None,
     ):
+        if max_action is not None and max_action <= 0:
+            raise ValueError(f"max_action must be > 0, got {max_action}")
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
         if not 0 <= repeat_probability <= 1:
@@ -53,6 +57,7 @@ class ExpertPolicy:
         self.action_space = action_space
         self.noise = noise
         self.repeat_probability = repeat_probability
+        self.max_action = max_action
         self.rng = np.random.default_rng(seed)
         self._last_action: np.ndarray | None = None
 
@@ -62,6 +67,10 @@ class ExpertPolicy:
 
     def act(self, observation: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
         action = np.asarray(self.controller.action(info["state"], info["goal_state"]), dtype=np.float64)
+        if self.max_action is not None:
+            norm = float(np.linalg.norm(action))
+            if norm > self.max_action:
+                action = action * (self.max_action / norm)
         if self.noise > 0:
             action = action + self.rng.normal(0.0, self.noise, size=action.shape)
         if self.repeat_probability > 0 and self._last_action is not None:

@@ -100,13 +100,17 @@ def make_expert(
     seed: int | None = None,
     env: gym.Env | None = None,
     repeat_probability: float = 0.0,
+    max_action: float | None = None,
 ) -> ExpertPolicy:
-    """The scripted expert of `name` with Gaussian action noise `noise` and action repeats with
-    probability `repeat_probability`, for `env`'s geometry (the default geometry when `env` is None)."""
+    """The scripted expert of `name` at pace `max_action` (None: full), with Gaussian action noise
+    `noise` and action repeats with probability `repeat_probability` (`ExpertPolicy`), for `env`'s
+    geometry (the default geometry when `env` is None)."""
     with _env_or_default(name, env) as geometry:
         controller = _load(spec(name).expert_entry_point)(geometry.unwrapped.config)
         action_space = geometry.action_space
-    return ExpertPolicy(controller, action_space, noise=noise, seed=seed, repeat_probability=repeat_probability)
+    return ExpertPolicy(
+        controller, action_space, noise=noise, seed=seed, repeat_probability=repeat_probability, max_action=max_action
+    )
 
 
 def make_random(name: str, seed: int | None = None, env: gym.Env | None = None) -> RandomPolicy:
