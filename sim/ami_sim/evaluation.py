@@ -46,9 +46,9 @@ class EvalProtocol:
     goal_offset_steps: steps between start and goal on the expert trajectory; step_budget: steps the
     policy gets; data_policy: what makes the held-out trajectories, the scripted expert or uniform
     random actions; expert_noise, expert_repeat_probability, expert_max_action: the expert's noise
-    model and pace there (`ami_sim.policies.ExpertPolicy`); held_out_seed: first reset seed of those trajectories
-    (collection uses seeds from 0 up); trajectory_steps: their length limit (None: the env's time
-    limit); pair_sampling: see the module docstring.
+    model and pace there (`ami_sim.policies.ExpertPolicy`); held_out_seed: first reset seed of those
+    trajectories (collection uses seeds from 0 up); trajectory_steps: their length limit (None: the
+    env's time limit); pair_sampling: see the module docstring.
     """
 
     name: str = "lewm"
@@ -99,11 +99,11 @@ episodes (`pusht_expert_train`), the goal 25 frames later, 50 steps allowed, suc
 list it as 2,000 episodes, 297,806 steps, 100 to 200 steps each (149 on average), the goal pose fixed
 (gym-pusht's). Ours: our scripted expert at the pace of that set, its PD target at most 25 px away
 (`expert_max_action` 0.25), with Gaussian action noise of 0.08 (8 px), episodes of at most 200 steps
-ended at the goal, toward the fixed goal pose: 145 steps on average (median 147; 81% reach the goal
-within 200), the block 33 px and 0.39 rad from where it was 25 steps before. Collect about 2,000
+ended at the goal, toward the fixed goal pose: 145 steps on average over 150 held-out episodes (median
+147; 81% reach the goal within 200), the block 33 px and 0.39 rad from where it was 25 steps before. Collect about 2,000
 episodes to match their size.
-"fast_expert": our former pairs, the same expert at full pace (65 steps on average, 26 to 127; the
-block 62 px and 0.75 rad from where it was 25 steps before): goals about twice as far along the task.
+"fast_expert": our former pairs, the same expert at full pace (65 steps on average over 200 episodes,
+26 to 127; the block 62 px and 0.75 rad from where it was 25 steps before): goals about twice as far along the task.
 "episode": one pair per full-pace episode, our first setting."""
 _REACHER_LEWM = EvalProtocol(
     "lewm", goal_offset_steps=25, step_budget=50, data_policy="random", trajectory_steps=200, pair_sampling="frame"
