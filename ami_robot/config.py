@@ -234,15 +234,20 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str | None = Non
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Load dataclass `cls` from a YAML file, optionally from one top-level `section`."""
+def read_yaml(path: str | Path) -> Any:
+    """The document in a YAML file (None when empty); ConfigError when it cannot be read or parsed."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load dataclass `cls` from a YAML file, optionally from one top-level `section`."""
+    data = read_yaml(path) or {}
     if section is not None:
         if section not in data:
             raise ConfigError(f"{path}: no section {section!r}")

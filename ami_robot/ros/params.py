@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ami_robot.config import ConfigError, Setting, iter_settings
+from ami_robot.config import ConfigError, Setting, iter_settings, read_yaml
 from ami_robot.configurator.settings import (
     BrainSettings,
     brain_settings_path,
@@ -132,13 +132,7 @@ def settings_in_params_file(path: str | Path) -> dict[str, Any]:
     """The brain settings (dotted name -> value) that a ROS parameter file sets for the brain's nodes,
     e.g. launch/params/brain_pusht.yaml's real-time budget; its other parameters are left out.
     ConfigError for a file that is no parameter file, or that gives one setting two values."""
-    import yaml
-
-    path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read it as a ROS parameter file: {exc}") from exc
+    document = read_yaml(path)
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: a ROS parameter file maps node names to {{ros__parameters: ...}}")
     settings: dict[str, Any] = {}
