@@ -43,6 +43,18 @@ def test_eval_reports_a_bad_settings_file_in_one_line(tmp_path: Path, capsys: py
     assert_one_line_error(err, "eval", str(settings), "stop_action must be finite")
 
 
+def test_train_reports_bad_dataset_lists_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_dot_dataset(tmp_path / "data", episodes=4, steps=12, image_size=16)
+    out = ["--out", str(tmp_path / "ckpt"), "--steps", "1", "--no-progress"]
+    code, err = run_cli(["train", "--data", str(data), str(data), *out], capsys)
+    assert code == 2
+    assert_one_line_error(err, "train", str(data), "more than once")
+    code, err = run_cli(["train", "--data", str(data), str(tmp_path / "other"), "--bag", str(tmp_path), *out], capsys)
+    assert code == 2
+    assert_one_line_error(err, "train", "--bag converts into one --data directory")
+    assert not (tmp_path / "ckpt" / "model.safetensors").exists()
+
+
 def test_train_refuses_an_episode_with_nan_actions_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,6 +34,11 @@ def checkpoint(tmp_path: Path) -> Path:
         "critic": {"mae": 1.5},
         "data": {"name": "dots", "sha256": "ab" * 32, "episodes": 12, "env": "dots"},
         "critic_data": {"name": "chained", "episodes": 3},
+        "ensemble_data": {
+            "name": "slow+fast",
+            "episodes": 5,
+            "datasets": [{"name": "slow", "sha256": "cd" * 32, "episodes": 2}, {"name": "fast", "episodes": 3}],
+        },
         "ensemble": {"ensemble_rollout_mse": [0.1, 0.2], "joint_predictor_rollout_mse": [0.15, 0.3]},
     }
     return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
@@ -55,6 +60,7 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "critic    mae 1.5",
         "data        name dots, sha256 abababababab, episodes 12, env dots",
         "  critic    name chained, episodes 3",
+        "  ensemble  name slow+fast, episodes 5, datasets [slow: 2 episodes, sha256 cdcdcdcdcdcd; fast: 3 episodes]",
         "ensemble  2 predictors: ",
         "rollout MSE at step 2: members' mean 0.2, joint predictor 0.3",
         "final (no train state)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from ami_robot.data.episodes import Episode, dataset_digest, dataset_provenance
 from ami_robot.data.windows import EpisodeWindows, load_episodes, split_episode_files
+from ami_robot.errors import DataError
 from ami_sim.dotworld import write_dot_dataset
 
 
@@ -85,3 +87,29 @@ def test_provenance_names_the_data_by_content_not_by_where_it_lies(tmp_path: Pat
     assert dataset_digest(moved) == dataset_digest(original)
     first.rename(first.with_name("episode_000099.h5"))
     assert dataset_digest(moved) != dataset_digest(original)
+
+
+def test_several_directories_split_each_as_alone_and_are_recorded_each(tmp_path: Path) -> None:
+    first = write_dot_dataset(tmp_path / "slow", episodes=10, steps=5, image_size=16, seed=0)
+    second = write_dot_dataset(tmp_path / "fast", episodes=5, steps=5, image_size=16, seed=1)
+    train, val = split_episode_files([first, second], 0.2, seed=3)
+    alone = [split_episode_files(directory, 0.2, seed=3) for directory in (first, second)]
+    assert (train, val) == (alone[0][0] + alone[1][0], alone[0][1] + alone[1][1])
+
+    recorded = dataset_provenance([first, second])
+    assert recorded["name"] == "slow+fast" and recorded["episodes"] == 15
+    assert recorded["datasets"] == [dataset_provenance(first), dataset_provenance(second)]
+    assert dataset_provenance([first]) == dataset_provenance(first), "one directory is recorded as before"
+
+
+def test_several_directories_refuse_a_repeat_and_two_robots(tmp_path: Path) -> None:
+    dots = write_dot_dataset(tmp_path / "dots", episodes=3, steps=5, image_size=16)
+    with pytest.raises(DataError, match="more than once"):
+        split_episode_files([dots, tmp_path / "." / "dots"], 0.2, seed=0)
+    other = Path(shutil.copytree(dots, tmp_path / "other"))
+    index = json.loads((other / "dataset.json").read_text())
+    (other / "dataset.json").write_text(json.dumps({**index, "env": "pusht"}))
+    with pytest.raises(DataError, match="different robots"):
+        split_episode_files([dots, other], 0.2, seed=0)
+    with pytest.raises(DataError, match="does not exist"):
+        split_episode_files([dots, tmp_path / "missing"], 0.2, seed=0)

@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from model_helpers import DOT_WORLD_MODEL, TINY_MODEL, tiny_world_model
 
 from ami_robot.actor.mpc import build_planner
+from ami_robot.config import to_dict
 from ami_robot.configurator.settings import BrainSettings
 from ami_robot.cost import CostConfig
 from ami_robot.cost.terms import Cost, disagreement
+from ami_robot.data import read_episode
+from ami_robot.data.windows import split_episode_files
 from ami_robot.errors import ConfigError
 from ami_robot.planning import CEMPlanner, PlannerConfig
 from ami_robot.training import EnsembleTrainConfig, TrainConfig, train_ensemble
@@ -29,6 +33,7 @@ from ami_robot.world_model import (
     load_checkpoint,
     save_checkpoint,
 )
+from ami_robot.world_model.checkpoint import read_config
 from ami_robot.world_model.rollout import autoregressive_rollout
 
 MEMBER = MLPPredictorConfig(latent_dim=4, action_dim=2, hidden_dim=16, depth=2, history=2)
@@ -179,3 +184,20 @@ def test_cli_ensemble_only_needs_members(dot_data: Path, tmp_path: Path) -> None
     assert main([*argv, "--ensemble-only", "--critic-only", "--critic-steps", "2", "--ensemble-members", "2"]) != 0
     with pytest.raises(ConfigError, match="members"):
         EnsembleTrainConfig(members=1)
+
+
+def test_cli_trains_the_ensemble_on_several_datasets_and_records_each(dot_data: Path, tmp_path: Path) -> None:
+    from ami_robot.cli import main
+    from ami_sim.dotworld import write_dot_dataset
+
+    more = write_dot_dataset(tmp_path / "more_dots", episodes=6, steps=40, image_size=32, seed=1)
+    checkpoint = _untrained_world_model(tmp_path / "ckpt")
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(to_dict(TINY)))
+    argv = ["train", "--data", str(dot_data), str(more), "--out", str(checkpoint), "--config", str(config)]
+    assert main([*argv, "--ensemble-only", "--no-progress", "--json", str(tmp_path / "m.json")]) == 0
+    recorded = read_config(checkpoint)[1]["ensemble_data"]
+    assert [part["name"] for part in recorded["datasets"]] == [dot_data.name, "more_dots"]
+    assert recorded["episodes"] == 36
+    train_frames = sum(len(read_episode(f).observations) for f in split_episode_files([dot_data, more], 0.2, 0)[0])
+    assert recorded["train_frames"] == train_frames

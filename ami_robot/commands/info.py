@@ -108,8 +108,23 @@ def _encoder_shape(encoder: dict[str, Any]) -> str:
 
 
 def _data_line(record: dict[str, Any]) -> str:
-    """A dataset record on one line, its digest cut to 12 hex digits (`--json` has it whole)."""
-    return ", ".join(f"{k} {v[:12] if k == 'sha256' and isinstance(v, str) else v}" for k, v in record.items())
+    """A dataset record on one line, its digest cut to 12 hex digits (`--json` has it whole); of a
+    record of several datasets, each one's name, episodes and digest."""
+    shown = []
+    for key, value in record.items():
+        if key == "sha256" and isinstance(value, str):
+            value = value[:12]
+        elif key == "datasets" and isinstance(value, list):
+            value = "[" + "; ".join(_data_part(part) for part in value if isinstance(part, dict)) + "]"
+        shown.append(f"{key} {value}")
+    return ", ".join(shown)
+
+
+def _data_part(record: dict[str, Any]) -> str:
+    digest = record.get("sha256")
+    return f"{record.get('name')}: {record.get('episodes')} episodes" + (
+        f", sha256 {digest[:12]}" if isinstance(digest, str) else ""
+    )
 
 
 def _numbers(values: Any) -> str:

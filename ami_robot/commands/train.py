@@ -6,6 +6,7 @@ ami-robot train --data DIR --out CKPT [--config YAML] [--steps N] [--json PATH] 
 ami-robot train --data DIR --out CKPT --critic-steps 3000                      # world model, then critic
 ami-robot train --data DIR --out CKPT --critic-only --critic-steps 3000        # critic for a trained CKPT
 ami-robot train --data DIR --out CKPT --ensemble-only --ensemble-members 4     # ensemble for a trained CKPT
+ami-robot train --data DIR1 DIR2 --out CKPT                                   # several datasets as one set
 torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
 """
 
@@ -26,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ami_robot.training.config import TrainConfig
 
     parser.add_argument(
-        "--data", type=Path, required=True, help="episode dataset directory (written by collect, or by --bag)"
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="episode dataset directory (written by collect, or by --bag); several of one robot train as one set, "
+        "each split into training and validation episodes as alone",
     )
     parser.add_argument(
         "--out", type=Path, required=True, help="checkpoint directory to write (model.safetensors + config.json)"
@@ -81,6 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ami_robot.training import leave_process_group, load_train_config, train, train_critic, train_ensemble
 
+    if args.bag is not None and len(args.data) > 1:
+        raise ConfigError("--bag converts into one --data directory; give one")
     if args.bag is not None:
         from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag
 
@@ -89,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             import_bag(
                 args.bag,
-                args.data,
+                args.data[0],
                 BagImportConfig(
                     image_topic=args.image_topic,
                     action_topic=args.action_topic,

@@ -14,6 +14,7 @@ Layout of `DIR/episode_NNNNNN.h5` (T steps, T+1 observations):
     goal_state    (S,)           float32 (optional)
     attrs: env, seed, success (bool), policy (and noise, from ami_sim.collect)
 `DIR/dataset.json`: {"format": "ami_robot.episodes/1", "env": ..., "episodes": [file names], ...}.
+Training reads one dataset directory or several of one robot (a `DataSource`), as one set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from ami_robot.digests import feed_file
 
 FORMAT = "ami_robot.episodes/1"
 INDEX = "dataset.json"
+
+DataSource = str | Path | Sequence[str | Path]
+"""One dataset directory, or several trained on as one set (in this order)."""
 
 
 @dataclass
@@ -155,11 +159,38 @@ def dataset_digest(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_provenance(directory: str | Path) -> dict[str, Any]:
-    """What a model trained on the dataset `directory` records of it: the directory's name (not its
+def dataset_directories(source: DataSource) -> list[Path]:
+    """The directories of `source`, in order. Raises ValueError for none, for one given twice, and
+    for directories whose `dataset.json` names different robots (env)."""
+    directories = [Path(source)] if isinstance(source, (str, Path)) else [Path(d) for d in source]
+    if not directories:
+        raise ValueError("no dataset directory given")
+    resolved = [d.resolve() for d in directories]
+    twice = sorted({str(d) for d in directories if resolved.count(d.resolve()) > 1})
+    if twice:
+        raise ValueError(f"dataset directory given more than once: {', '.join(twice)}")
+    if len(directories) > 1:
+        envs = {str(d): read_index(d).get("env") for d in directories if (d / INDEX).is_file()}
+        if len({env for env in envs.values() if env is not None}) > 1:
+            raise ValueError(f"datasets of different robots cannot be trained on together: {envs}")
+    return directories
+
+
+def dataset_provenance(source: DataSource) -> dict[str, Any]:
+    """What a model trained on the dataset `source` records of it: the directory's name (not its
     local path), the digest of its episodes (`dataset_digest`), their number and how they were made
-    (`dataset.json` without its file list: env, policy, noise, seed, or a bag's source and topics)."""
-    directory = Path(directory)
+    (`dataset.json` without its file list: env, policy, noise, seed, or a bag's source and topics).
+    Several directories: their names joined by "+", the number of episodes in all, and each one's
+    record under "datasets"."""
+    directories = dataset_directories(source)
+    if len(directories) > 1:
+        parts = [dataset_provenance(directory) for directory in directories]
+        return {
+            "name": "+".join(part["name"] for part in parts),
+            "episodes": sum(part["episodes"] for part in parts),
+            "datasets": parts,
+        }
+    directory = directories[0]
     index = read_index(directory)
     made = {key: value for key, value in index.items() if key not in ("format", "episodes") and value is not None}
     return {

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ami_robot.data.episodes import Episode, episode_files, read_episode
+from ami_robot.data.episodes import DataSource, Episode, dataset_directories, episode_files, read_episode
 from ami_robot.errors import DataError
 from ami_robot.perception import resize_uint8
 
@@ -122,9 +122,24 @@ class EpisodeWindows:
         return torch.from_numpy(self.observations[indices]), torch.from_numpy(self.states[indices])
 
 
-def split_episode_files(directory: str | Path, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+def split_episode_files(source: DataSource, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
     """Episode files split into (train, validation) by a seeded shuffle; at least one of each when
-    possible. Raises DataError for a missing directory or one without episodes."""
+    possible. Several directories are split each on its own, as alone, and their parts joined in
+    order. Raises DataError for a missing directory, one without episodes, or a bad `source`."""
+    try:
+        directories = dataset_directories(source)
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    train: list[Path] = []
+    val: list[Path] = []
+    for directory in directories:
+        directory_train, directory_val = _split_directory(directory, val_fraction, seed)
+        train += directory_train
+        val += directory_val
+    return train, val
+
+
+def _split_directory(directory: Path, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
     try:
         files = episode_files(directory)
     except FileNotFoundError as exc:

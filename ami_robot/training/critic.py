@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ami_robot.config import ConfigError, to_dict
-from ami_robot.data.episodes import dataset_provenance
+from ami_robot.data.episodes import DataSource, dataset_provenance
 from ami_robot.data.windows import split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.training.config import CriticTrainConfig, TrainConfig, learning_rate
@@ -236,7 +236,7 @@ def _binned(distance: torch.Tensor, critic: torch.Tensor, latent_l2: torch.Tenso
 
 
 def train_critic(
-    data_dir: str | Path,
+    data_dir: DataSource,
     out_dir: str | Path,
     config: TrainConfig | None = None,
     resume: bool = False,

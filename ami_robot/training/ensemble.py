@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ami_robot.config import ConfigError, to_dict
-from ami_robot.data.episodes import dataset_provenance
+from ami_robot.data.episodes import DataSource, dataset_provenance
 from ami_robot.data.windows import split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
@@ -111,7 +111,7 @@ def _new_ensemble(model: WorldModel, members: int, seed: int) -> PredictorEnsemb
 
 
 def train_ensemble(
-    data_dir: str | Path,
+    data_dir: DataSource,
     out_dir: str | Path,
     config: TrainConfig | None = None,
     resume: bool = False,
@@ -119,8 +119,9 @@ def train_ensemble(
     progress: bool = True,
     stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """Train the predictor ensemble of the world model in `out_dir` (frozen) on the episodes in
-    `data_dir` (the world model's training split), writing it into the same checkpoint.
+    """Train the predictor ensemble of the world model in `out_dir` (frozen) on the training split of
+    the episodes in `data_dir` (the world model's data, or more of the same robot: one dataset
+    directory or several), writing it into the same checkpoint.
 
     Returns the final validation metrics (also written to `json_path`, with their history).
     `stop_at` ends early at that step (counted over all members) with a resumable checkpoint."""

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ami_robot.config import ConfigError, to_dict
-from ami_robot.data.episodes import dataset_provenance
+from ami_robot.data.episodes import DataSource, dataset_directories, dataset_provenance
 from ami_robot.data.windows import EpisodeWindows, Windows, load_episodes, split_episode_files
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
@@ -62,7 +62,7 @@ class _Data:
     probe_train: tuple[torch.Tensor, torch.Tensor]
 
 
-def _prepare_data(data_dir: str | Path, config: TrainConfig) -> _Data:
+def _prepare_data(data_dir: DataSource, config: TrainConfig) -> _Data:
     """Training windows, a fixed set of validation windows from held-out episodes, probe frames."""
     train_files, val_files = split_episode_files(data_dir, config.val_fraction, config.seed)
     m = config.model
@@ -76,8 +76,9 @@ def _prepare_data(data_dir: str | Path, config: TrainConfig) -> _Data:
     )
     val_set.use_action_normalisation(train_set.action_stats.mean, train_set.action_stats.std)
     if len(train_set) == 0 or len(val_set) == 0:
+        directories = ", ".join(map(str, dataset_directories(data_dir)))
         raise DataError(
-            f"{data_dir}: episodes too short for windows of {m.history}+{config.horizon} frames "
+            f"{directories}: episodes too short for windows of {m.history}+{config.horizon} frames "
             f"at frameskip {m.frameskip}"
         )
     rng = np.random.default_rng([config.seed, 1])
@@ -88,7 +89,7 @@ def _prepare_data(data_dir: str | Path, config: TrainConfig) -> _Data:
 
 
 def train(
-    data_dir: str | Path,
+    data_dir: DataSource,
     out_dir: str | Path,
     config: TrainConfig | None = None,
     resume: bool = False,
@@ -96,7 +97,8 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """Train a world model on the episode dataset `data_dir`, checkpointing into `out_dir`.
+    """Train a world model on the episodes in `data_dir` (one dataset directory or several),
+    checkpointing into `out_dir`.
 
     Returns the final validation metrics (also written to `json_path` on rank 0). `stop_at`
     ends the run early at that step with a resumable checkpoint, as an interruption would.
