@@ -224,3 +224,12 @@ def test_killed_collect_takes_its_workers_along_and_the_next_run_rebuilds_the_in
     assert summary.episodes == requested and summary.new_episodes == requested - finished
     assert not list(out.glob(".*tmp*")), "half-written files of the killed run are removed"
     assert dataset.read_index(out)["episodes"] == [f.name for f in dataset.episode_files(out)]
+
+
+@pytest.mark.parametrize(
+    "setting,message", [({"noise": -0.1}, "noise must be >= 0"), ({"repeat_probability": 1.5}, "repeat_probability")]
+)
+def test_bad_expert_settings_are_refused_before_any_worker_starts(tmp_path, setting, message):
+    with pytest.raises(ValueError, match=message):
+        CollectConfig(env="pusht", episodes=1, out=tmp_path, **setting)
+    assert not any(tmp_path.iterdir())

@@ -30,7 +30,7 @@ import numpy as np
 from ami_robot.data import episodes as dataset
 from ami_robot.runtime import StopFlag, die_with_parent, stop_on_signals
 from ami_sim.base import check_image_size
-from ami_sim.policies import Policy
+from ami_sim.policies import Policy, check_expert_noise_model
 from ami_sim.registry import ENV_NAMES, make_env, make_expert, make_random, spec
 
 PolicyName = Literal["expert", "random", "mixed"]
@@ -69,8 +69,7 @@ class CollectConfig:
         check_image_size(self.image_size)
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
-        if self.max_action is not None and self.max_action <= 0:
-            raise ValueError(f"max_action must be > 0, got {self.max_action}")
+        check_expert_noise_model(self.noise, self.repeat_probability, self.max_action)
 
     @property
     def num_workers(self) -> int:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ami_robot.data import episodes as dataset
-from ami_sim.policies import Policy
+from ami_sim.policies import Policy, check_expert_noise_model
 from ami_sim.registry import make_env, make_expert, make_random, spec
 
 PairSampling = Literal["frame", "episode"]
@@ -71,8 +71,7 @@ class EvalProtocol:
             )
         if self.pair_sampling not in ("frame", "episode"):
             raise ValueError(f"pair_sampling must be 'frame' or 'episode', got {self.pair_sampling!r}")
-        if self.expert_max_action is not None and self.expert_max_action <= 0:
-            raise ValueError(f"expert_max_action must be > 0, got {self.expert_max_action}")
+        check_expert_noise_model(self.expert_noise, self.expert_repeat_probability, self.expert_max_action)
         if self.data_policy not in ("expert", "random"):
             raise ValueError(f"data_policy must be 'expert' or 'random', got {self.data_policy!r}")
 

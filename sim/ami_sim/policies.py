@@ -32,6 +32,17 @@ class Controller(Protocol):
     def action(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray: ...
 
 
+def check_expert_noise_model(noise: float, repeat_probability: float, max_action: float | None) -> None:
+    """Raise ValueError for settings `ExpertPolicy` cannot follow: noise < 0, a repeat probability
+    outside [0, 1], a pace (max_action) <= 0."""
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    if not 0 <= repeat_probability <= 1:
+        raise ValueError(f"repeat_probability must be in [0, 1], got {repeat_probability}")
+    if max_action is not None and max_action <= 0:
+        raise ValueError(f"max_action must be > 0, got {max_action}")
+
+
 class ExpertPolicy:
     """A scripted controller plus the noise model of the published data collection: the controller's
     action scaled down to norm `max_action` when longer (the expert's pace; None: full pace), Gaussian
@@ -47,12 +58,7 @@ class ExpertPolicy:
         repeat_probability: float = 0.0,
         max_action: float | None = None,
     ):
-        if max_action is not None and max_action <= 0:
-            raise ValueError(f"max_action must be > 0, got {max_action}")
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise}")
-        if not 0 <= repeat_probability <= 1:
-            raise ValueError(f"repeat_probability must be in [0, 1], got {repeat_probability}")
+        check_expert_noise_model(noise, repeat_probability, max_action)
         self.controller = controller
         self.action_space = action_space
         self.noise = noise
