@@ -104,8 +104,9 @@ def test_several_directories_split_each_as_alone_and_are_recorded_each(tmp_path:
 
 def test_several_directories_refuse_a_repeat_and_two_robots(tmp_path: Path) -> None:
     dots = write_dot_dataset(tmp_path / "dots", episodes=3, steps=5, image_size=16)
+    (tmp_path / "link").symlink_to(dots)
     with pytest.raises(DataError, match="more than once"):
-        split_episode_files([dots, tmp_path / "." / "dots"], 0.2, seed=0)
+        split_episode_files([dots, tmp_path / "link"], 0.2, seed=0)
     other = Path(shutil.copytree(dots, tmp_path / "other"))
     index = json.loads((other / "dataset.json").read_text())
     (other / "dataset.json").write_text(json.dumps({**index, "env": "pusht"}))
