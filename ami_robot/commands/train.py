@@ -88,11 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ami_robot.training import leave_process_group, load_train_config, train, train_critic, train_ensemble
 
-    if args.bag is not None and len(args.data) > 1:
-        raise ConfigError("--bag converts into one --data directory; give one")
     if args.bag is not None:
         from ami_robot.data.bags import BagImportConfig, BagImportError, import_bag
 
+        if len(args.data) > 1:
+            raise ConfigError("--bag converts into one --data directory; give one")
         if not args.image_topic or not args.action_topic:
             raise ConfigError("--bag needs --image-topic and --action-topic")
         try:

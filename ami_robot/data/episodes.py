@@ -166,7 +166,7 @@ def dataset_directories(source: DataSource) -> list[Path]:
     if not directories:
         raise ValueError("no dataset directory given")
     resolved = [d.resolve() for d in directories]
-    twice = sorted({str(d) for d in directories if resolved.count(d.resolve()) > 1})
+    twice = sorted({str(d) for d, r in zip(directories, resolved) if resolved.count(r) > 1})
     if twice:
         raise ValueError(f"dataset directory given more than once: {', '.join(twice)}")
     if len(directories) > 1:
