@@ -39,7 +39,14 @@ def checkpoint(tmp_path: Path) -> Path:
             "episodes": 5,
             "datasets": [{"name": "slow", "sha256": "cd" * 32, "episodes": 2}, {"name": "fast", "episodes": 3}],
         },
-        "ensemble": {"ensemble_rollout_mse": [0.1, 0.2], "joint_predictor_rollout_mse": [0.15, 0.3]},
+        "ensemble": {
+            "ensemble_rollout_mse": [0.1, 0.2],
+            "joint_predictor_rollout_mse": [0.15, 0.3],
+            "datasets": [
+                {"name": "slow", "ensemble_rollout_mse": [0.05, 0.12], "joint_predictor_rollout_mse": [0.1, 0.25]},
+                {"name": "fast", "ensemble_rollout_mse": [0.2, 0.31], "joint_predictor_rollout_mse": [0.2, 0.4]},
+            ],
+        },
     }
     return save_checkpoint(tmp_path / "ckpt", model, metrics=metrics)
 
@@ -63,6 +70,8 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "  ensemble  name slow+fast, episodes 5, datasets [slow: 2 episodes, sha256 cdcdcdcdcdcd; fast: 3 episodes]",
         "ensemble  2 predictors: ",
         "rollout MSE at step 2: members' mean 0.2, joint predictor 0.3",
+        "on slow: members' mean 0.12, joint predictor 0.25",
+        "on fast: members' mean 0.31, joint predictor 0.4",
         "final (no train state)",
         "checksum    OK: SHA-256",
     ):

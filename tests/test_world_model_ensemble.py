@@ -21,9 +21,11 @@ from ami_robot.cost import CostConfig
 from ami_robot.cost.terms import Cost, disagreement
 from ami_robot.data import read_episode
 from ami_robot.data.windows import split_episode_files
-from ami_robot.errors import ConfigError
+from ami_robot.errors import ConfigError, DataError
 from ami_robot.planning import CEMPlanner, PlannerConfig
 from ami_robot.training import EnsembleTrainConfig, TrainConfig, train_ensemble
+from ami_robot.training.ensemble import WindowSampler
+from ami_robot.training.latents import LatentEpisodes
 from ami_robot.world_model import (
     MLPPredictor,
     MLPPredictorConfig,
@@ -201,3 +203,28 @@ def test_cli_trains_the_ensemble_on_several_datasets_and_records_each(dot_data: 
     assert recorded["episodes"] == 36
     train_frames = sum(len(read_episode(f).observations) for f in split_episode_files([dot_data, more], 0.2, 0)[0])
     assert recorded["train_frames"] == train_frames
+    validated = read_config(checkpoint)[1]["ensemble"]
+    assert [part["name"] for part in validated["datasets"]] == [dot_data.name, "more_dots"]
+    for part in validated["datasets"]:
+        for key in ("ensemble_rollout_mse", "joint_predictor_rollout_mse"):
+            assert len(part[key]) == TINY.ensemble.horizon and all(np.isfinite(part[key])), (part["name"], key)
+    assert validated["datasets"][0] != validated["datasets"][1], "each dataset validates on its own windows"
+
+
+def test_window_sampler_anchors_only_in_the_frames_it_is_given() -> None:
+    """Windows of a frame range start, end and take their history inside that range's episodes."""
+    lengths = [12, 9, 15]
+    first = np.concatenate([np.full(n, sum(lengths[:i])) for i, n in enumerate(lengths)])
+    last = np.concatenate([np.full(n, sum(lengths[: i + 1]) - 1) for i, n in enumerate(lengths)])
+    frames = sum(lengths)
+    episodes = LatentEpisodes(
+        torch.arange(frames, dtype=torch.float32)[:, None], torch.zeros(frames, 2), np.zeros((frames, 1)), first, last
+    )
+    second = range(12, 21)
+    sampler = WindowSampler(episodes, history=2, frameskip=2, horizon=2, frames=second)
+    assert sampler.anchors.tolist() == [14, 15, 16]
+    windows = sampler.sample(64, np.random.default_rng(0))
+    seen = torch.cat([windows.history.flatten(), windows.targets.flatten()])
+    assert seen.min() >= second.start and seen.max() < second.stop
+    with pytest.raises(DataError, match="too short"):
+        WindowSampler(episodes, history=2, frameskip=2, horizon=4, frames=second)

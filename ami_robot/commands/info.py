@@ -127,6 +127,21 @@ def _data_part(record: dict[str, Any]) -> str:
     )
 
 
+def _dataset_rollout_lines(datasets: Any) -> list[str]:
+    """Each dataset's held-out rollout MSE at the last step, from an ensemble trained on several."""
+    lines = []
+    for record in datasets if isinstance(datasets, list) else []:
+        errors = [
+            record.get(f"{k}_rollout_mse") if isinstance(record, dict) else None
+            for k in ("ensemble", "joint_predictor")
+        ]
+        if all(isinstance(e, list) and e and _is_number(e[-1]) for e in errors):
+            lines.append(
+                f"on {record.get('name')}: members' mean {errors[0][-1]:.4g}, joint predictor {errors[1][-1]:.4g}"
+            )
+    return lines
+
+
 def _numbers(values: Any) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in values) + "]" if values else "not recorded"
 
@@ -167,6 +182,7 @@ def render(info: dict[str, Any]) -> str:
                 f"  ensemble  rollout MSE at step {len(rollout['ensemble'])}: members' mean "
                 f"{rollout['ensemble'][-1]:.4g}, joint predictor {rollout['joint_predictor'][-1]:.4g}"
             )
+        lines += [f"            {line}" for line in _dataset_rollout_lines(metrics["ensemble"].get("datasets"))]
     sources = {key: _data_line(record) for key, record in info["data"].items()}
     lines.append(f"data        {sources.get('data') or 'not recorded in this checkpoint'}")
     if "critic_data" in sources:

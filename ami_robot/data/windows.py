@@ -122,21 +122,30 @@ class EpisodeWindows:
         return torch.from_numpy(self.observations[indices]), torch.from_numpy(self.states[indices])
 
 
-def split_episode_files(source: DataSource, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
-    """Episode files split into (train, validation) by a seeded shuffle; at least one of each when
-    possible. Several directories are split each on its own, as alone, and their parts joined in
-    order. Raises DataError for a missing directory, one without episodes, or a bad `source`."""
+@dataclass(frozen=True)
+class DirectorySplit:
+    """One dataset directory's episode files, split into training and validation."""
+
+    directory: Path
+    train: list[Path]
+    val: list[Path]
+
+
+def split_each_directory(source: DataSource, val_fraction: float, seed: int) -> list[DirectorySplit]:
+    """Each directory of `source`, in order, split on its own by a seeded shuffle (as if alone); at
+    least one episode of each part when possible. Raises DataError for a missing directory, one
+    without episodes, or a bad `source`."""
     try:
         directories = dataset_directories(source)
     except ValueError as exc:
         raise DataError(str(exc)) from exc
-    train: list[Path] = []
-    val: list[Path] = []
-    for directory in directories:
-        directory_train, directory_val = _split_directory(directory, val_fraction, seed)
-        train += directory_train
-        val += directory_val
-    return train, val
+    return [DirectorySplit(directory, *_split_directory(directory, val_fraction, seed)) for directory in directories]
+
+
+def split_episode_files(source: DataSource, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """Episode files split into (train, validation): `split_each_directory`'s parts joined in order."""
+    splits = split_each_directory(source, val_fraction, seed)
+    return [f for s in splits for f in s.train], [f for s in splits for f in s.val]
 
 
 def _split_directory(directory: Path, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:

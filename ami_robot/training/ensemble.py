@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ami_robot.config import ConfigError, to_dict
 from ami_robot.data.episodes import DataSource, dataset_provenance
-from ami_robot.data.windows import split_episode_files
+from ami_robot.data.windows import DirectorySplit, split_each_directory
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.distributed import rank_device
@@ -65,13 +65,16 @@ class LatentWindows:
 class WindowSampler:
     """Draws `LatentWindows` of `horizon` model steps from `LatentEpisodes`."""
 
-    def __init__(self, episodes: LatentEpisodes, history: int, frameskip: int, horizon: int) -> None:
+    def __init__(
+        self, episodes: LatentEpisodes, history: int, frameskip: int, horizon: int, frames: range | None = None
+    ) -> None:
+        """Windows anchored at any frame of `episodes`, or only at those in `frames` (global indices)."""
         self.episodes = episodes
         self.history, self.frameskip, self.horizon = history, frameskip, horizon
-        frames = np.arange(episodes.n_frames)
-        has_history = frames - (history - 1) * frameskip >= episodes.first_frame
-        has_future = frames + horizon * frameskip <= episodes.last_frame
-        self.anchors = frames[has_history & has_future]
+        candidates = np.arange(episodes.n_frames)[slice(None) if frames is None else slice(frames.start, frames.stop)]
+        has_history = candidates - (history - 1) * frameskip >= episodes.first_frame[candidates]
+        has_future = candidates + horizon * frameskip <= episodes.last_frame[candidates]
+        self.anchors = candidates[has_history & has_future]
         if len(self.anchors) == 0:
             raise DataError(
                 f"episodes too short for a history of {history} frames and {horizon} steps at frameskip {frameskip}"
@@ -100,6 +103,38 @@ def rollout_errors(predictor: torch.nn.Module | PredictorEnsemble, windows: Late
     else:
         predicted = autoregressive_rollout(predictor, windows.history, windows.actions)
     return [float(v) for v in (predicted - windows.targets).square().mean((0, 2))]
+
+
+@dataclass
+class DatasetValidation:
+    """The held-out windows of one dataset directory of several (named by the directory)."""
+
+    name: str
+    windows: LatentWindows
+
+
+def _validation_by_dataset(
+    episodes: LatentEpisodes, splits: list[DirectorySplit], model: WorldModel, horizon: int, count: int, seed: int
+) -> list[DatasetValidation]:
+    """`count` held-out windows of each directory in `splits`, drawn from its own episodes in
+    `episodes` (the validation files of all `splits`, encoded in order); a directory whose held-out
+    episodes are too short for a window is left out, with a warning."""
+    starts = np.unique(episodes.first_frame)
+    bounds = np.cumsum([0] + [len(s.val) for s in splits])
+    ends = [*starts.tolist(), episodes.n_frames]
+    validations = []
+    for i, split in enumerate(splits):
+        if bounds[i] == bounds[i + 1]:
+            continue
+        frames = range(ends[bounds[i]], ends[bounds[i + 1]])
+        try:
+            sampler = WindowSampler(episodes, model.history, model.frameskip, horizon, frames)
+        except DataError as exc:
+            logger.warning("%s: no validation of its own (%s)", split.directory.name, exc)
+            continue
+        rng = np.random.default_rng([seed, 5, i])
+        validations.append(DatasetValidation(split.directory.name, sampler.sample(count, rng)))
+    return validations
 
 
 def _new_ensemble(model: WorldModel, members: int, seed: int) -> PredictorEnsemble:
@@ -141,17 +176,23 @@ def train_ensemble(
     assert ensemble is not None
     ensemble.to(device).train()
 
-    train_files, val_files = split_episode_files(data_dir, config.val_fraction, config.seed)
+    splits = split_each_directory(data_dir, config.val_fraction, config.seed)
+    train_files, val_files = [f for s in splits for f in s.train], [f for s in splits for f in s.val]
     sampler = WindowSampler(
         encode_episodes(model, train_files, config.max_frames, progress), model.history, model.frameskip, c.horizon
     )
-    val_sampler = (
-        WindowSampler(encode_episodes(model, val_files), model.history, model.frameskip, c.horizon)
-        if val_files
-        else sampler
-    )
+    by_dataset: list[DatasetValidation] = []
+    if val_files:
+        val_episodes = encode_episodes(model, val_files)
+        val_sampler = WindowSampler(val_episodes, model.history, model.frameskip, c.horizon)
+        if len(splits) > 1:
+            by_dataset = _validation_by_dataset(val_episodes, splits, model, c.horizon, c.val_windows, config.seed)
+    else:
+        val_sampler = sampler
     validation = val_sampler.sample(c.val_windows, np.random.default_rng([config.seed, 5])).to(device)
     joint_errors = rollout_errors(model.predictor, validation)
+    by_dataset = [DatasetValidation(d.name, d.windows.to(device)) for d in by_dataset]
+    joint_by_dataset = [rollout_errors(model.predictor, d.windows) for d in by_dataset]
     _, recorded = read_config(out_dir)
     ensemble_data = {**dataset_provenance(data_dir), "train_frames": sampler.episodes.n_frames}
     total = c.members * c.steps
@@ -184,6 +225,15 @@ def train_ensemble(
                         "joint_predictor_rollout_mse": joint_errors,
                         "train_loss": float(loss.detach()),
                     }
+                    if by_dataset:
+                        metrics["datasets"] = [
+                            {
+                                "name": d.name,
+                                "ensemble_rollout_mse": rollout_errors(trained, d.windows),
+                                "joint_predictor_rollout_mse": joint,
+                            }
+                            for d, joint in zip(by_dataset, joint_by_dataset, strict=True)
+                        ]
                     history_log.append(json_ready(metrics))
                     bar.report(_validation_line(metrics))
                     train_state = TrainState(
@@ -204,8 +254,12 @@ def _validation_line(metrics: dict[str, Any]) -> str:
     def last(errors: list[float]) -> str:
         return f"{errors[-1]:.4f}"
 
+    datasets = "".join(
+        f"; {d['name']}: {last(d['ensemble_rollout_mse'])} (joint {last(d['joint_predictor_rollout_mse'])})"
+        for d in metrics.get("datasets", [])
+    )
     return (
         f"ensemble member {metrics['member']} step {metrics['member_step']}: rollout MSE at the last step "
         f"{last(metrics['member_rollout_mse'])} (mean of the members so far {last(metrics['ensemble_rollout_mse'])}, "
-        f"joint predictor {last(metrics['joint_predictor_rollout_mse'])})"
+        f"joint predictor {last(metrics['joint_predictor_rollout_mse'])}){datasets}"
     )
