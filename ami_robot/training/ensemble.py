@@ -114,7 +114,13 @@ class DatasetValidation:
 
 
 def _validation_by_dataset(
-    episodes: LatentEpisodes, splits: list[DirectorySplit], model: WorldModel, horizon: int, count: int, seed: int
+    episodes: LatentEpisodes,
+    splits: list[DirectorySplit],
+    model: WorldModel,
+    horizon: int,
+    count: int,
+    seed: int,
+    device: torch.device,
 ) -> list[DatasetValidation]:
     """`count` held-out windows of each directory in `splits`, drawn from its own episodes in
     `episodes` (the validation files of all `splits`, encoded in order); a directory whose held-out
@@ -133,7 +139,7 @@ def _validation_by_dataset(
             logger.warning("%s: no validation of its own (%s)", split.directory.name, exc)
             continue
         rng = np.random.default_rng([seed, 5, i])
-        validations.append(DatasetValidation(split.directory.name, sampler.sample(count, rng)))
+        validations.append(DatasetValidation(split.directory.name, sampler.sample(count, rng).to(device)))
     return validations
 
 
@@ -186,12 +192,13 @@ def train_ensemble(
         val_episodes = encode_episodes(model, val_files)
         val_sampler = WindowSampler(val_episodes, model.history, model.frameskip, c.horizon)
         if len(splits) > 1:
-            by_dataset = _validation_by_dataset(val_episodes, splits, model, c.horizon, c.val_windows, config.seed)
+            by_dataset = _validation_by_dataset(
+                val_episodes, splits, model, c.horizon, c.val_windows, config.seed, device
+            )
     else:
         val_sampler = sampler
     validation = val_sampler.sample(c.val_windows, np.random.default_rng([config.seed, 5])).to(device)
     joint_errors = rollout_errors(model.predictor, validation)
-    by_dataset = [DatasetValidation(d.name, d.windows.to(device)) for d in by_dataset]
     joint_by_dataset = [rollout_errors(model.predictor, d.windows) for d in by_dataset]
     _, recorded = read_config(out_dir)
     ensemble_data = {**dataset_provenance(data_dir), "train_frames": sampler.episodes.n_frames}

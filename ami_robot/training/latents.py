@@ -42,7 +42,7 @@ def encode_episodes(
     (a progress bar over the episodes when `progress`)."""
     latents, actions, states, first, last = [], [], [], [], []
     total = 0
-    with Progress(progress, len(files), 0, "encode") as bar:
+    with Progress(progress, len(files), 0, "encode", unit="episode") as bar:
         for episode in iter_episodes(files, max_frames):
             n = len(episode.observations)
             pixels = resize_uint8(episode.observations, model.image_size)

@@ -64,18 +64,18 @@ def optimisation_step(
 
 
 class Progress:
-    """A step counter on stderr (tqdm) when `enabled`, with validation lines written above it;
+    """A counter of `unit`s on stderr (tqdm) when `enabled`, with validation lines written above it;
     without it the lines go to the log. Use as a context manager: the bar closes on exit."""
 
-    def __init__(self, enabled: bool, total: int, initial: int, desc: str) -> None:
+    def __init__(self, enabled: bool, total: int, initial: int, desc: str, unit: str = "step") -> None:
         self._bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr)
+            self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
 
     def advance(self, **postfix: str) -> None:
-        """Count one step and show `postfix` (name -> formatted value) beside the bar."""
+        """Count one unit and show `postfix` (name -> formatted value) beside the bar."""
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(**postfix)
