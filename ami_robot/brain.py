@@ -12,15 +12,18 @@ nodes in `ami_robot.ros` wrap the same pieces one per node.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
-from ami_robot.actor import Actor, BrainCommand
+from ami_robot.actor import Actor, BrainCommand, StopReason
 from ami_robot.configurator import BrainSettings, Configurator
 from ami_robot.perception.latent_encoder import LatentEncoder
 from ami_robot.world_model import WorldModel
 from ami_robot.world_model.checkpoint import load_model
+
+logger = logging.getLogger(__name__)
 
 
 class Brain:
@@ -81,12 +84,15 @@ class BrainPolicy:
     """The brain as an `ami_sim.policies.Policy`, for offline evaluation without ROS.
 
     Time is simulated: every `act` advances the brain's clock by one control period, so the stale
-    image check sees a camera at the control rate; the planning deadline is real time.
+    image check sees a camera at the control rate; the planning deadline is real time, and a plan
+    that overruns it stops the robot for a step here as on a robot (counted in `overruns`, warned
+    of in the log: the result then depends on the machine's speed and load).
     """
 
     def __init__(self, brain: Brain) -> None:
         self.brain = brain
         self.now_s = 0.0
+        self.overruns = 0
 
     def reset(self, info: dict[str, Any]) -> None:
         self.brain.reset()
@@ -94,4 +100,12 @@ class BrainPolicy:
 
     def act(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         self.now_s += 1.0 / self.brain.settings.control_rate_hz
-        return self.brain.act(observation, self.now_s).action
+        command = self.brain.act(observation, self.now_s)
+        if command.reason is StopReason.OVERRUN:
+            self.overruns += 1
+            logger.warning(
+                "a plan overran safety.deadline_s (%s) and the robot stopped for a step; offline, raise the "
+                "deadline (e.g. --set safety.deadline_s=60) for a result that does not depend on this machine's load",
+                command.detail,
+            )
+        return command.action

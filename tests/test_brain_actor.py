@@ -28,8 +28,10 @@ def image(seed: int, size: int = 32) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
-def make_brain(checkpoint: Path, **safety) -> Brain:
-    settings = BrainSettings(checkpoint=str(checkpoint), backend="torch", safety=SafetyConfig(deadline_s=5.0, **safety))
+def make_brain(checkpoint: Path, **safety: float) -> Brain:
+    settings = BrainSettings(
+        checkpoint=str(checkpoint), backend="torch", safety=SafetyConfig(**{"deadline_s": 5.0, **safety})
+    )
     configurator = Configurator(settings)
     configurator.update(SMALL_PLANNER)
     return Brain(configurator)
@@ -296,8 +298,22 @@ def test_settings_and_model_switch_at_run_time(checkpoint: Path, tmp_path: Path)
 def test_brain_policy_runs_the_evaluation_protocol(checkpoint: Path) -> None:
     from ami_sim.evaluation import evaluate
 
-    result = evaluate("tworoom", BrainPolicy(make_brain(checkpoint)), episodes=1, step_budget=3, image_size=32)
-    assert result.episodes == 1 and np.isfinite(result.mean_plan_ms)
+    policy = BrainPolicy(make_brain(checkpoint))
+    result = evaluate("tworoom", policy, episodes=1, step_budget=3, image_size=32)
+    assert result.episodes == 1 and np.isfinite(result.mean_plan_ms) and policy.overruns == 0
+
+
+def test_brain_policy_counts_and_warns_of_plans_over_the_deadline(
+    checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline evaluation keeps the real-time deadline, so a plan that overruns it must not pass unseen."""
+    from ami_sim.evaluation import evaluate
+
+    policy = BrainPolicy(make_brain(checkpoint, deadline_s=1e-9))
+    with caplog.at_level("WARNING", logger="ami_robot.brain"):
+        evaluate("tworoom", policy, episodes=1, step_budget=3, image_size=32)
+    assert policy.overruns == 3, "every tick replans after a stop, and every plan overruns"
+    assert sum("overran safety.deadline_s" in r.message for r in caplog.records) == 3
 
 
 def test_a_new_goal_is_planned_for_from_the_next_image(tmp_path: Path) -> None:

@@ -311,3 +311,4 @@ def test_each_shipped_model_plans_by_default(tmp_path, name) -> None:
     assert rc == 0
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["policy"] == "planner" and metrics["episodes"] == 1 and metrics["mean_plan_ms"] > 0
+    assert metrics["overruns"] == 0, "offline, the shipped settings leave a plan time to finish"

@@ -209,7 +209,13 @@ def run(args: argparse.Namespace) -> int:
         f"(95% CI {100 * low:.1f}-{100 * high:.1f}%), steps to success {steps}, "
         f"plan {result.mean_plan_ms:.3f} ms/step"
     )
+    overruns = getattr(policy, "overruns", 0)
+    if overruns:
+        print(f"{overruns} plans overran the planning deadline (safety.deadline_s); each stopped the robot for a step")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_dict(with_trajectories=args.trajectories), indent=2))
+        recorded = result.to_dict(with_trajectories=args.trajectories)
+        if hasattr(policy, "overruns"):
+            recorded["overruns"] = overruns
+        args.json.write_text(json.dumps(recorded, indent=2))
     return 0
