@@ -127,19 +127,15 @@ def _data_part(record: dict[str, Any]) -> str:
     )
 
 
-def _dataset_rollout_lines(datasets: Any) -> list[str]:
-    """Each dataset's held-out rollout MSE at the last step, from an ensemble trained on several."""
-    lines = []
-    for record in datasets if isinstance(datasets, list) else []:
-        errors = [
-            record.get(f"{k}_rollout_mse") if isinstance(record, dict) else None
-            for k in ("ensemble", "joint_predictor")
-        ]
-        if all(isinstance(e, list) and e and _is_number(e[-1]) for e in errors):
-            lines.append(
-                f"on {record.get('name')}: members' mean {errors[0][-1]:.4g}, joint predictor {errors[1][-1]:.4g}"
-            )
-    return lines
+def _last_rollout_errors(record: Any) -> tuple[int, float, float] | None:
+    """(rollout steps, members' mean MSE at the last step, joint predictor's) from an ensemble
+    validation record; None when it does not hold both lists of numbers."""
+    if not isinstance(record, dict):
+        return None
+    errors = [record.get(f"{k}_rollout_mse") for k in ("ensemble", "joint_predictor")]
+    if not all(isinstance(e, list) and e and _is_number(e[-1]) for e in errors):
+        return None
+    return len(errors[0]), errors[0][-1], errors[1][-1]
 
 
 def _numbers(values: Any) -> str:
@@ -176,13 +172,20 @@ def render(info: dict[str, Any]) -> str:
         critic_metrics = [f"{k} {v:.4g}" for k, v in metrics["critic"].items() if _is_number(v)][:6]
         lines.append(f"  critic    {', '.join(critic_metrics)}")
     if isinstance(metrics.get("ensemble"), dict):
-        rollout = {k: metrics["ensemble"].get(f"{k}_rollout_mse") for k in ("ensemble", "joint_predictor")}
-        if all(isinstance(v, list) and v for v in rollout.values()):
+        pooled = _last_rollout_errors(metrics["ensemble"])
+        if pooled is not None:
+            steps, members, joint = pooled
             lines.append(
-                f"  ensemble  rollout MSE at step {len(rollout['ensemble'])}: members' mean "
-                f"{rollout['ensemble'][-1]:.4g}, joint predictor {rollout['joint_predictor'][-1]:.4g}"
+                f"  ensemble  rollout MSE at step {steps}: members' mean {members:.4g}, joint predictor {joint:.4g}"
             )
-        lines += [f"            {line}" for line in _dataset_rollout_lines(metrics["ensemble"].get("datasets"))]
+        datasets = metrics["ensemble"].get("datasets")
+        for record in datasets if isinstance(datasets, list) else []:
+            errors = _last_rollout_errors(record)
+            if errors is not None:
+                _, members, joint = errors
+                lines.append(
+                    f"            on {record.get('name')}: members' mean {members:.4g}, joint predictor {joint:.4g}"
+                )
     sources = {key: _data_line(record) for key, record in info["data"].items()}
     lines.append(f"data        {sources.get('data') or 'not recorded in this checkpoint'}")
     if "critic_data" in sources:

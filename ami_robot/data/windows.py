@@ -142,10 +142,14 @@ def split_each_directory(source: DataSource, val_fraction: float, seed: int) -> 
     return [DirectorySplit(directory, *_split_directory(directory, val_fraction, seed)) for directory in directories]
 
 
+def joined_files(splits: list[DirectorySplit]) -> tuple[list[Path], list[Path]]:
+    """(train, validation) episode files of all `splits`, joined in order."""
+    return [f for s in splits for f in s.train], [f for s in splits for f in s.val]
+
+
 def split_episode_files(source: DataSource, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
     """Episode files split into (train, validation): `split_each_directory`'s parts joined in order."""
-    splits = split_each_directory(source, val_fraction, seed)
-    return [f for s in splits for f in s.train], [f for s in splits for f in s.val]
+    return joined_files(split_each_directory(source, val_fraction, seed))
 
 
 def _split_directory(directory: Path, val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ami_robot.config import ConfigError, to_dict
 from ami_robot.data.episodes import DataSource, dataset_provenance
-from ami_robot.data.windows import DirectorySplit, split_each_directory
+from ami_robot.data.windows import DirectorySplit, joined_files, split_each_directory
 from ami_robot.errors import DataError
 from ami_robot.training.config import TrainConfig, learning_rate
 from ami_robot.training.distributed import rank_device
@@ -183,7 +183,7 @@ def train_ensemble(
     ensemble.to(device).train()
 
     splits = split_each_directory(data_dir, config.val_fraction, config.seed)
-    train_files, val_files = [f for s in splits for f in s.train], [f for s in splits for f in s.val]
+    train_files, val_files = joined_files(splits)
     sampler = WindowSampler(
         encode_episodes(model, train_files, config.max_frames, progress), model.history, model.frameskip, c.horizon
     )
