@@ -85,8 +85,9 @@ class BrainPolicy:
 
     Time is simulated: every `act` advances the brain's clock by one control period, so the stale
     image check sees a camera at the control rate; the planning deadline is real time, and a plan
-    that overruns it stops the robot for a step here as on a robot (counted in `overruns`, warned
-    of in the log: the result then depends on the machine's speed and load).
+    that overruns it stops the robot for a step here as on a robot (counted in `overruns`; the first
+    is warned of in the log, the others logged at debug level: the result then depends on the
+    machine's speed and load).
     """
 
     def __init__(self, brain: Brain) -> None:
@@ -103,9 +104,13 @@ class BrainPolicy:
         command = self.brain.act(observation, self.now_s)
         if command.reason is StopReason.OVERRUN:
             self.overruns += 1
-            logger.warning(
-                "a plan overran safety.deadline_s (%s) and the robot stopped for a step; offline, raise the "
-                "deadline (e.g. --set safety.deadline_s=60) for a result that does not depend on this machine's load",
-                command.detail,
-            )
+            if self.overruns == 1:
+                logger.warning(
+                    "a plan overran safety.deadline_s (%s) and the robot stopped for a step; offline, raise the "
+                    "deadline (e.g. --set safety.deadline_s=60) for a result that does not depend on this machine's "
+                    "load (further overruns are counted, not warned of)",
+                    command.detail,
+                )
+            else:
+                logger.debug("plan overrun %d: %s", self.overruns, command.detail)
         return command.action

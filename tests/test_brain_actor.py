@@ -303,7 +303,7 @@ def test_brain_policy_runs_the_evaluation_protocol(checkpoint: Path) -> None:
     assert result.episodes == 1 and np.isfinite(result.mean_plan_ms) and policy.overruns == 0
 
 
-def test_brain_policy_counts_and_warns_of_plans_over_the_deadline(
+def test_brain_policy_counts_plans_over_the_deadline_and_warns_once(
     checkpoint: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Offline evaluation keeps the real-time deadline, so a plan that overruns it must not pass unseen."""
@@ -313,7 +313,8 @@ def test_brain_policy_counts_and_warns_of_plans_over_the_deadline(
     with caplog.at_level("WARNING", logger="ami_robot.brain"):
         evaluate("tworoom", policy, episodes=1, step_budget=3, image_size=32)
     assert policy.overruns == 3, "every tick replans after a stop, and every plan overruns"
-    assert sum("overran safety.deadline_s" in r.message for r in caplog.records) == 3
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "overran safety.deadline_s" in r.message]
+    assert len(warnings) == 1, "the first overrun is warned of; the count says how many followed"
 
 
 def test_a_new_goal_is_planned_for_from_the_next_image(tmp_path: Path) -> None:

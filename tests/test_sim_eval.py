@@ -242,6 +242,34 @@ def test_success_counts_at_any_step_of_the_budget(monkeypatch):
     assert record.success and record.steps < 10, "passing within 16 px of the goal is a success"
 
 
+def test_recorded_episodes_run_the_whole_budget_and_train_as_a_dataset(monkeypatch, tmp_path):
+    """--record-episodes writes the policy's own episodes as training data: every step of the budget
+    (success still counted at its first step at the goal), actions as they were sent, and refuses a
+    directory that already holds episodes."""
+    from ami_robot.data.windows import split_episode_files
+
+    start, goal = np.array([0.2, 0.75]), np.array([0.3, 0.75])
+    monkeypatch.setattr(evaluation, "start_goal_pairs", lambda *args, **kwargs: [(start, goal)] * 2)
+    plain = evaluate("tworoom", StraightRight(), episodes=2, step_budget=30)
+    out = tmp_path / "own"
+    recorded = evaluate("tworoom", StraightRight(), episodes=2, step_budget=30, record_dir=out, policy_name="right")
+    assert [r.steps for r in recorded.records] == [r.steps for r in plain.records] and plain.records[0].steps < 10
+    assert [r.states for r in recorded.records] == [r.states for r in plain.records]
+    episodes = list(ami_robot.data.episodes.iter_episodes(out))
+    assert len(episodes) == 2
+    for episode, record in zip(episodes, recorded.records):
+        assert len(episode) == 30 and episode.observations.shape == (31, 64, 64, 3)
+        np.testing.assert_array_equal(episode.actions, np.tile([1.0, 0.0], (30, 1)))
+        np.testing.assert_allclose(episode.states[: record.steps + 1], np.asarray(record.states), rtol=1e-6)
+        assert episode.attrs["success"] and episode.attrs["steps_to_success"] == record.steps
+        np.testing.assert_allclose(episode.goal_state, goal)
+    index = ami_robot.data.episodes.read_index(out)
+    assert index["env"] == "tworoom" and index["policy"] == "evaluation:right" and index["image_size"] == 64
+    assert sum(len(part) for part in split_episode_files(out, 0.5, 0)) == 2
+    with pytest.raises(ValueError, match="already holds episodes"):
+        evaluate("tworoom", StraightRight(), episodes=1, record_dir=out)
+
+
 def test_eval_command_selects_the_long_protocol(tmp_path, capsys):
     json_path = tmp_path / "m.json"
     rc = main(

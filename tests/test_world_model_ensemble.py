@@ -24,7 +24,7 @@ from ami_robot.data.windows import split_episode_files
 from ami_robot.errors import ConfigError, DataError
 from ami_robot.planning import CEMPlanner, PlannerConfig
 from ami_robot.training import EnsembleTrainConfig, TrainConfig, train_ensemble
-from ami_robot.training.ensemble import WindowSampler
+from ami_robot.training.ensemble import MixtureSampler, WindowSampler, directory_frames
 from ami_robot.training.latents import LatentEpisodes
 from ami_robot.world_model import (
     MLPPredictor,
@@ -228,3 +228,78 @@ def test_window_sampler_anchors_only_in_the_frames_it_is_given() -> None:
     assert seen.min() >= second.start and seen.max() < second.stop
     with pytest.raises(DataError, match="too short"):
         WindowSampler(episodes, history=2, frameskip=2, horizon=4, frames=second)
+
+
+def test_mixture_sampler_draws_each_dataset_by_its_weight() -> None:
+    """Batches mix the directories by `dataset_weights`, not by their sizes; a weight of 0 leaves a
+    directory out of training."""
+    lengths = [40, 40, 400]
+    first = np.concatenate([np.full(n, sum(lengths[:i])) for i, n in enumerate(lengths)])
+    last = np.concatenate([np.full(n, sum(lengths[: i + 1]) - 1) for i, n in enumerate(lengths)])
+    frames = sum(lengths)
+    episodes = LatentEpisodes(
+        torch.arange(frames, dtype=torch.float32)[:, None], torch.zeros(frames, 2), np.zeros((frames, 1)), first, last
+    )
+    samplers = [WindowSampler(episodes, 2, 2, 2, frames=r) for r in directory_frames(episodes, [1, 1, 1])]
+    windows = MixtureSampler(samplers, (3.0, 0.0, 1.0)).sample(4000, np.random.default_rng(0))
+    anchors = windows.history[:, -1, 0]
+    shares = [float(((anchors >= r.start) & (anchors < r.stop)).float().mean()) for r in (range(40), range(40, 80))]
+    assert shares[0] == pytest.approx(0.75, abs=0.03) and shares[1] == 0.0
+    assert windows.actions.shape == (4000, 2, 4) and windows.targets.shape == (4000, 2, 1)
+
+
+def test_ensemble_fine_tunes_from_another_checkpoint_and_resumes(dot_data: Path, tmp_path: Path) -> None:
+    """--ensemble-from starts the members from a trained ensemble (a new checkpoint, the source left
+    as it was), records where it started, mixes the datasets by weight, and resumes exactly."""
+    from ami_sim.dotworld import write_dot_dataset
+
+    more = write_dot_dataset(tmp_path / "more_dots", episodes=6, steps=40, image_size=32, seed=1)
+    source = _untrained_world_model(tmp_path / "source")
+    train_ensemble(dot_data, source, TINY, progress=False)
+    before = copy.deepcopy(load_checkpoint(source).ensemble)
+    assert before is not None
+    negligible_lr = dataclasses.replace(TINY, ensemble=dataclasses.replace(TINY.ensemble, lr=1e-12, warmup_steps=0))
+    train_ensemble([dot_data, more], tmp_path / "same", negligible_lr, progress=False, init_from=source)
+    same = load_checkpoint(tmp_path / "same").ensemble
+    assert same is not None
+    for name, tensor in before.state_dict().items():
+        torch.testing.assert_close(same.state_dict()[name], tensor, msg=f"{name}: a learning rate of 1e-12 keeps it")
+
+    weighted = dataclasses.replace(TINY, ensemble=dataclasses.replace(TINY.ensemble, dataset_weights=(1.0, 3.0)))
+    train_ensemble([dot_data, more], tmp_path / "full", weighted, progress=False, init_from=source)
+    train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source, stop_at=5)
+    with pytest.raises(FileExistsError, match="new --out"):
+        train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source)
+    train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source, resume=True)
+    full, split = load_checkpoint(tmp_path / "full").ensemble, load_checkpoint(tmp_path / "split").ensemble
+    assert full is not None and split is not None
+    for name, tensor in full.state_dict().items():
+        torch.testing.assert_close(split.state_dict()[name], tensor, rtol=1e-6, atol=1e-7, msg=name)
+        assert not torch.equal(tensor, before.state_dict()[name]), f"{name} was fine-tuned"
+    for directory in ("full", "split"):
+        recorded = read_config(tmp_path / directory)[1]["ensemble_data"]
+        assert recorded["fine_tuned_from"]["checkpoint"] == "source", directory
+        assert recorded["fine_tuned_from"]["ensemble_data"]["name"] == dot_data.name
+        assert recorded["dataset_weights"] == [1.0, 3.0]
+    torch.testing.assert_close(load_checkpoint(source).ensemble.state_dict(), before.state_dict())
+
+    with pytest.raises(ConfigError, match="2 weights for 1 directories"):
+        train_ensemble(dot_data, tmp_path / "wrong", weighted, progress=False, init_from=source)
+    with pytest.raises(ConfigError, match="not the 3"):
+        three = dataclasses.replace(TINY, ensemble=dataclasses.replace(TINY.ensemble, members=3))
+        train_ensemble(dot_data, tmp_path / "three", three, progress=False, init_from=source)
+    with pytest.raises(ConfigError, match="not all be 0"):
+        EnsembleTrainConfig(members=2, dataset_weights=(0.0, 0.0))
+
+
+def test_cli_fine_tunes_an_ensemble_only_with_ensemble_only(dot_data: Path, tmp_path: Path) -> None:
+    from ami_robot.cli import main
+
+    source = _untrained_world_model(tmp_path / "source")
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(to_dict(TINY)))
+    argv = ["train", "--data", str(dot_data), "--config", str(config), "--no-progress"]
+    assert main([*argv, "--out", str(source), "--ensemble-only"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "tuned"), "--ensemble-from", str(source)]) == 2
+    assert main([*argv, "--out", str(tmp_path / "tuned"), "--ensemble-from", str(source), "--ensemble-only"]) == 0
+    assert read_config(tmp_path / "tuned")[1]["ensemble_data"]["fine_tuned_from"]["checkpoint"] == "source"

@@ -172,6 +172,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG of trajectories and goal distance")
     parser.add_argument("--video", type=Path, default=None, help="write an MP4 of episodes (observation | goal)")
     parser.add_argument("--trajectories", action="store_true", help="include per-step states in the JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--record-episodes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write every episode to this new dataset directory (the policy's own data, for `train`); "
+        "each episode then runs its whole budget, success still counted at its first step at the goal",
+    )
     for factory in POLICIES.values():
         if factory.add_arguments is not None:
             factory.add_arguments(parser)
@@ -195,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
             policy_name=args.policy,
             image_size=args.image_size,
             protocol_name=args.protocol,
+            record_dir=args.record_episodes,
+            progress=not args.no_progress,
         )
     except AmiRobotError:
         raise

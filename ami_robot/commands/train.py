@@ -7,6 +7,7 @@ ami-robot train --data DIR --out CKPT --critic-steps 3000                      #
 ami-robot train --data DIR --out CKPT --critic-only --critic-steps 3000        # critic for a trained CKPT
 ami-robot train --data DIR --out CKPT --ensemble-only --ensemble-members 4     # ensemble for a trained CKPT
 ami-robot train --data DIR1 DIR2 --out CKPT                                   # several datasets as one set
+ami-robot train --data DIR --out NEW --ensemble-only --ensemble-from CKPT      # fine-tune CKPT's ensemble
 torchrun --nproc-per-node 2 -m ami_robot.cli train --data DIR --out CKPT      # DDP
 """
 
@@ -64,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ensemble-only",
         action="store_true",
         help="train only the predictor ensemble, on the frozen world model already in --out (needs members)",
+    )
+    parser.add_argument(
+        "--ensemble-from",
+        type=Path,
+        metavar="CKPT",
+        help="with --ensemble-only: start the members from CKPT's ensemble and fine-tune them on --data, into a "
+        "new --out (a copy of CKPT's model)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the train state in --out")
     parser.add_argument("--json", type=Path, help="write the final validation metrics here")
@@ -130,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--critic-only and --ensemble-only each train one stage; run them one after the other")
     if args.critic_only and config.critic.steps < 1:
         raise ConfigError("--critic-only needs critic steps: --critic-steps N or critic.steps in --config")
+    if args.ensemble_from is not None and not args.ensemble_only:
+        raise ConfigError("--ensemble-from fine-tunes an ensemble: use it with --ensemble-only")
     if args.ensemble_only and config.ensemble.members < 2:
         raise ConfigError("--ensemble-only needs members: --ensemble-members N (>= 2) or ensemble.members in --config")
     progress = not args.no_progress
@@ -140,7 +150,13 @@ def run(args: argparse.Namespace) -> int:
             )
         elif args.ensemble_only:
             metrics = train_ensemble(
-                args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress
+                args.data,
+                args.out,
+                config,
+                resume=args.resume,
+                json_path=args.json,
+                progress=progress,
+                init_from=args.ensemble_from,
             )
         else:
             metrics = train(args.data, args.out, config, resume=args.resume, json_path=args.json, progress=progress)

@@ -84,9 +84,18 @@ class EnsembleTrainConfig(OptimiserConfig):
     horizon: int = setting(5, help="model steps each member rolls out in training (the planning horizon)", low=1)
     eval_every: int = setting(1000, help="validate and checkpoint every N steps of a member", low=1)
     val_windows: int = setting(4096, help="held-out windows per validation", low=16)
+    dataset_weights: tuple[float, ...] = setting(
+        (),
+        help="share of each --data directory's windows in every batch, in the order given (normalised; empty: "
+        "every training window equally likely, so each directory in proportion to its frames)",
+        low=0.0,
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)
+        object.__setattr__(self, "dataset_weights", tuple(float(w) for w in self.dataset_weights))
+        if self.dataset_weights and sum(self.dataset_weights) <= 0:
+            raise ConfigError("EnsembleTrainConfig: dataset_weights must not all be 0")
         if self.members == 1:
             raise ConfigError("EnsembleTrainConfig: members must be 0 (no ensemble) or >= 2")
 

@@ -37,8 +37,10 @@ from ami_robot.training.stage import (
     stage_result,
 )
 from ami_robot.world_model.checkpoint import (
+    CONFIG_FILE,
     ENSEMBLE_TRAIN_STATE,
     TrainState,
+    has_train_state,
     load_checkpoint,
     read_config,
     save_checkpoint,
@@ -58,8 +60,11 @@ class LatentWindows:
     actions: torch.Tensor
     targets: torch.Tensor
 
+    def fields(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.history, self.actions, self.targets
+
     def to(self, device: torch.device) -> LatentWindows:
-        return LatentWindows(self.history.to(device), self.actions.to(device), self.targets.to(device))
+        return LatentWindows(*(t.to(device) for t in self.fields()))
 
 
 class WindowSampler:
@@ -113,6 +118,52 @@ class DatasetValidation:
     windows: LatentWindows
 
 
+def directory_frames(episodes: LatentEpisodes, files_per_directory: list[int]) -> list[range]:
+    """The global frame range of each directory's episodes in `episodes`, which holds those
+    directories' files (`files_per_directory` of each, one episode per file) encoded in order; empty
+    for files past the end of `episodes` (a `max_frames` cap)."""
+    starts = np.unique(episodes.first_frame)
+    bounds = np.minimum(np.cumsum([0, *files_per_directory]), len(starts))
+    ends = [*starts.tolist(), episodes.n_frames]
+    return [range(ends[bounds[i]], ends[bounds[i + 1]]) for i in range(len(files_per_directory))]
+
+
+class MixtureSampler:
+    """Draws each batch from several `WindowSampler`s, a multinomial share of it from each by `weights`."""
+
+    def __init__(self, samplers: list[WindowSampler], weights: tuple[float, ...]) -> None:
+        total = float(sum(weights))
+        self.samplers = samplers
+        self.weights = np.asarray(weights, dtype=np.float64) / total
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> LatentWindows:
+        counts = rng.multinomial(batch_size, self.weights)
+        parts = [sampler.sample(int(n), rng) for sampler, n in zip(self.samplers, counts, strict=True) if n > 0]
+        return LatentWindows(*(torch.cat(tensors) for tensors in zip(*(w.fields() for w in parts), strict=True)))
+
+
+def _weighted_sampler(
+    episodes: LatentEpisodes, splits: list[DirectorySplit], model: WorldModel, horizon: int, weights: tuple[float, ...]
+) -> MixtureSampler:
+    """Training windows of the directories in `splits` (their training files, encoded in order in
+    `episodes`) mixed by `weights`, one per directory."""
+    if len(weights) != len(splits):
+        names = ", ".join(s.directory.name for s in splits)
+        raise ConfigError(f"ensemble.dataset_weights: {len(weights)} weights for {len(splits)} directories ({names})")
+    samplers, kept = [], []
+    for split, frames, weight in zip(splits, directory_frames(episodes, [len(s.train) for s in splits]), weights):
+        if weight == 0:
+            continue
+        if not frames:
+            raise DataError(f"{split.directory.name}: none of its training episodes was encoded (max_frames?)")
+        try:
+            samplers.append(WindowSampler(episodes, model.history, model.frameskip, horizon, frames))
+        except DataError as exc:
+            raise DataError(f"{split.directory.name}: {exc}") from exc
+        kept.append(weight)
+    return MixtureSampler(samplers, tuple(kept))
+
+
 def _validation_by_dataset(
     episodes: LatentEpisodes,
     splits: list[DirectorySplit],
@@ -125,14 +176,10 @@ def _validation_by_dataset(
     """`count` held-out windows of each directory in `splits`, drawn from its own episodes in
     `episodes` (the validation files of all `splits`, encoded in order); a directory whose held-out
     episodes are too short for a window is left out, with a warning."""
-    starts = np.unique(episodes.first_frame)
-    bounds = np.cumsum([0] + [len(s.val) for s in splits])
-    ends = [*starts.tolist(), episodes.n_frames]
     validations = []
-    for i, split in enumerate(splits):
-        if bounds[i] == bounds[i + 1]:
+    for i, (split, frames) in enumerate(zip(splits, directory_frames(episodes, [len(s.val) for s in splits]))):
+        if not frames:
             continue
-        frames = range(ends[bounds[i]], ends[bounds[i + 1]])
         try:
             sampler = WindowSampler(episodes, model.history, model.frameskip, horizon, frames)
         except DataError as exc:
@@ -141,6 +188,24 @@ def _validation_by_dataset(
         rng = np.random.default_rng([seed, 5, i])
         validations.append(DatasetValidation(split.directory.name, sampler.sample(count, rng).to(device)))
     return validations
+
+
+def _fine_tune_start(
+    source: Path, out_dir: Path, members: int, device: torch.device
+) -> tuple[WorldModel, dict[str, Any], dict[str, Any]]:
+    """The model of checkpoint `source`, frozen, whose ensemble of `members` the stage goes on training
+    into `out_dir`; its recorded metrics; and what the new checkpoint records of where it started."""
+    if (out_dir / CONFIG_FILE).exists():
+        raise FileExistsError(
+            f"{out_dir} already holds a checkpoint (and no fine-tune to resume); fine-tune into a new --out"
+        )
+    model = frozen(load_checkpoint(source, map_location=device))
+    if model.ensemble is None or len(model.ensemble) != members:
+        held = 0 if model.ensemble is None else len(model.ensemble)
+        raise ConfigError(f"{source}: holds an ensemble of {held} predictors, not the {members} to fine-tune")
+    _, recorded = read_config(source)
+    logger.info("fine-tuning the %d-member ensemble of %s into %s", members, source, out_dir)
+    return model, recorded, {"checkpoint": source.resolve().name, "ensemble_data": recorded.get("ensemble_data")}
 
 
 def _new_ensemble(model: WorldModel, members: int, seed: int) -> PredictorEnsemble:
@@ -159,11 +224,15 @@ def train_ensemble(
     json_path: str | Path | None = None,
     progress: bool = True,
     stop_at: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train the predictor ensemble of the world model in `out_dir` (frozen) on the training split of
     the episodes in `data_dir` (the world model's data, or more of the same robot: one dataset
-    directory or several), writing it into the same checkpoint.
+    directory or several, mixed by `ensemble.dataset_weights` when given), writing it into the same
+    checkpoint.
 
+    `init_from`: a checkpoint whose ensemble the members start from (fine-tuning it on `data_dir`);
+    its model is copied into `out_dir`, which must not hold a checkpoint yet (unless resuming).
     Returns the final validation metrics (also written to `json_path`, with their history).
     `stop_at` ends early at that step (counted over all members) with a resumable checkpoint."""
     config = config or TrainConfig()
@@ -172,12 +241,22 @@ def train_ensemble(
         raise ConfigError("the ensemble stage needs ensemble.members >= 2 (--ensemble-members)")
     out_dir = Path(out_dir)
     device = rank_device(config.device, 0)
-    model = frozen(load_checkpoint(out_dir, map_location=device))
-    held, matches = model.ensemble is not None, model.config.ensemble == c.members
-    state = resumed_stage_state(out_dir, ENSEMBLE_TRAIN_STATE, resume, held, matches, "predictor ensemble")
-    start_step, history_log = (state.step, state.history) if state is not None else (0, [])
-    if state is None:
-        model.attach_ensemble(_new_ensemble(model, c.members, config.seed))
+    fine_tune_start = init_from is not None and not (resume and has_train_state(out_dir, ENSEMBLE_TRAIN_STATE))
+    history_log: list[dict[str, Any]]
+    fine_tuned_from: dict[str, Any] | None
+    if fine_tune_start:
+        assert init_from is not None
+        model, recorded, fine_tuned_from = _fine_tune_start(Path(init_from), out_dir, c.members, device)
+        state, start_step, history_log = None, 0, []
+    else:
+        model = frozen(load_checkpoint(out_dir, map_location=device))
+        held, matches = model.ensemble is not None, model.config.ensemble == c.members
+        state = resumed_stage_state(out_dir, ENSEMBLE_TRAIN_STATE, resume, held, matches, "predictor ensemble")
+        start_step, history_log = (state.step, state.history) if state is not None else (0, [])
+        if state is None:
+            model.attach_ensemble(_new_ensemble(model, c.members, config.seed))
+        _, recorded = read_config(out_dir)
+        fine_tuned_from = (recorded.get("ensemble_data") or {}).get("fine_tuned_from") if state is not None else None
     ensemble = model.ensemble
     assert ensemble is not None
     ensemble.to(device).train()
@@ -187,6 +266,9 @@ def train_ensemble(
     sampler = WindowSampler(
         encode_episodes(model, train_files, config.max_frames, progress), model.history, model.frameskip, c.horizon
     )
+    batches: WindowSampler | MixtureSampler = sampler
+    if c.dataset_weights:
+        batches = _weighted_sampler(sampler.episodes, splits, model, c.horizon, c.dataset_weights)
     by_dataset: list[DatasetValidation] = []
     if val_files:
         val_episodes = encode_episodes(model, val_files)
@@ -200,8 +282,11 @@ def train_ensemble(
     validation = val_sampler.sample(c.val_windows, np.random.default_rng([config.seed, 5])).to(device)
     joint_errors = rollout_errors(model.predictor, validation)
     joint_by_dataset = [rollout_errors(model.predictor, d.windows) for d in by_dataset]
-    _, recorded = read_config(out_dir)
     ensemble_data = {**dataset_provenance(data_dir), "train_frames": sampler.episodes.n_frames}
+    if c.dataset_weights:
+        ensemble_data["dataset_weights"] = list(c.dataset_weights)
+    if fine_tuned_from is not None:
+        ensemble_data["fine_tuned_from"] = fine_tuned_from
     total = c.members * c.steps
     last_step = total if stop_at is None else min(stop_at, total)
     metrics: dict[str, Any] = dict(history_log[-1]) if history_log else {}
@@ -216,7 +301,7 @@ def train_ensemble(
             state = None
             for member_step in range(first, min(c.steps, last_step - index * c.steps)):
                 rng = np.random.default_rng([config.seed, 4, index, member_step])
-                windows = sampler.sample(c.batch_size, rng).to(device)
+                windows = batches.sample(c.batch_size, rng).to(device)
                 loss = F.mse_loss(autoregressive_rollout(member, windows.history, windows.actions), windows.targets)
                 optimisation_step(optimizer, loss, member.parameters(), learning_rate(c, member_step), c.grad_clip)
                 bar.advance(member=str(index), loss=f"{float(loss.detach()):.4f}")

@@ -326,13 +326,22 @@ def evaluate(
     image_size: int = 64,
     video_episodes: int = 8,
     protocol_name: str | None = None,
+    record_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> EvalResult:
     """Run `policy` on `episodes` start/goal pairs of `env_name` (LeWorldModel protocol, see module doc).
 
     protocol_name picks one of `PROTOCOL_VARIANTS[env_name]` (default: the env's first);
     goal_offset_steps / step_budget override its values. Writes an MP4 (observation
     beside goal, first `video_episodes` episodes) and a PNG (trajectories and goal distance) when asked.
+
+    record_dir: also write every episode there as a dataset episode (`ami_robot.data.episodes`), the
+    policy's own data for training. Each episode then runs its whole budget: success and steps still
+    count from the first step at the goal, and the steps after it are recorded too. progress: a
+    progress bar over the episodes (on stderr), with the successes so far.
     """
+    from tqdm import tqdm
+
     protocol = protocol_for(env_name, protocol_name)
     if goal_offset_steps is not None:
         protocol = dataclasses.replace(protocol, goal_offset_steps=goal_offset_steps)
@@ -344,9 +353,15 @@ def evaluate(
     env = make_env(env_name, image_size=image_size, max_episode_steps=time_limit)
     raw = env.unwrapped
     pairs = start_goal_pairs(env_name, episodes, protocol, seed, env, dataset_dir)
+    recorder = (
+        None
+        if record_dir is None
+        else _EpisodeRecorder(Path(record_dir), env_name, policy_name, protocol, seed, image_size)
+    )
     records: list[EpisodeRecord] = []
     frames: list[list[np.ndarray]] = []
     plan_times: list[float] = []
+    bar = tqdm(total=len(pairs), desc=f"eval {env_name}", unit="episode", disable=not progress)
     for i, (start, goal) in enumerate(pairs):
         observation, info = env.reset(seed=seed + i, options={"start_state": start, "goal_state": goal})
         policy.reset(info)
@@ -354,19 +369,28 @@ def evaluate(
         filmed = video_path is not None and i < video_episodes
         episode_frames = [side_by_side(observation, info["goal_observation"])] if filmed else []
         episode_plan: list[float] = []
+        recorded = _RecordedEpisode(observation, info["state"]) if recorder is not None else None
         success, steps = False, protocol.step_budget
         for step in range(protocol.step_budget):
             tic = time.perf_counter()
             action = policy.act(observation, info)
-            episode_plan.append(time.perf_counter() - tic)
+            if not success:
+                episode_plan.append(time.perf_counter() - tic)
             observation, _, _, _, info = env.step(action)
+            if recorded is not None:
+                recorded.add(action, observation, info["state"])
+            if success:
+                continue
             states.append(info["state"])
             distances.append(raw.goal_distance(info["state"], goal))
             if episode_frames:
                 episode_frames.append(side_by_side(observation, info["goal_observation"]))
             if info["success"]:
                 success, steps = True, step + 1
-                break
+                if recorded is None:
+                    break
+        if recorder is not None and recorded is not None:
+            recorder.write(i, recorded, info["goal_observation"], goal, success, steps)
         plan_times.extend(episode_plan)
         frames.append(episode_frames)
         records.append(
@@ -381,6 +405,9 @@ def evaluate(
                 distances=[float(d) for d in distances],
             )
         )
+        bar.update(1)
+        bar.set_postfix(success=f"{sum(r.success for r in records)}/{len(records)}")
+    bar.close()
     env.close()
     successes = sum(r.success for r in records)
     to_success = [r.steps for r in records if r.success]
@@ -402,6 +429,72 @@ def evaluate(
     if video_path:
         write_video([f for f in frames if f], video_path)
     return result
+
+
+@dataclass
+class _RecordedEpisode:
+    """One evaluation episode as it unfolds: observations and states (T+1), actions (T)."""
+
+    observation: dataclasses.InitVar[np.ndarray]
+    state: dataclasses.InitVar[np.ndarray]
+    observations: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    states: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self, observation: np.ndarray, state: np.ndarray) -> None:
+        self.observations.append(observation)
+        self.states.append(state)
+
+    def add(self, action: np.ndarray, observation: np.ndarray, state: np.ndarray) -> None:
+        self.actions.append(np.asarray(action, dtype=np.float32))
+        self.observations.append(observation)
+        self.states.append(state)
+
+
+class _EpisodeRecorder:
+    """Writes evaluation episodes into a dataset directory (`evaluate(record_dir=...)`), its index
+    saying how they were made; refuses a directory that already holds episodes, so that no data is
+    overwritten or mixed by accident."""
+
+    def __init__(
+        self, out: Path, env_name: str, policy_name: str, protocol: EvalProtocol, seed: int, image_size: int
+    ) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        if dataset.episode_files(out):
+            raise ValueError(f"{out} already holds episodes; record into a new directory")
+        self.out = out
+        self.info = {
+            "env": env_name,
+            "env_id": spec(env_name).gym_id,
+            "image_size": image_size,
+            "policy": f"evaluation:{policy_name}",
+            "protocol": protocol.name,
+            "goal_offset_steps": protocol.goal_offset_steps,
+            "step_budget": protocol.step_budget,
+            "seed": seed,
+        }
+
+    def write(
+        self,
+        index: int,
+        episode: _RecordedEpisode,
+        goal_observation: np.ndarray,
+        goal_state: np.ndarray,
+        success: bool,
+        steps: int,
+    ) -> None:
+        dataset.write_episode(
+            self.out / dataset.episode_name(index),
+            dataset.Episode(
+                observations=np.stack(episode.observations),
+                actions=np.stack(episode.actions),
+                states=np.stack(episode.states),
+                goal_observation=goal_observation,
+                goal_state=goal_state,
+                attrs={"seed": self.info["seed"], "pair": index, "success": success, "steps_to_success": steps},
+            ),
+        )
+        dataset.write_index(self.out, **self.info)
 
 
 def side_by_side(observation: np.ndarray, goal_observation: np.ndarray, scale: int = 4) -> np.ndarray:
