@@ -292,7 +292,9 @@ def test_ensemble_fine_tunes_from_another_checkpoint_and_resumes(dot_data: Path,
         EnsembleTrainConfig(members=2, dataset_weights=(0.0, 0.0))
 
 
-def test_cli_fine_tunes_an_ensemble_only_with_ensemble_only(dot_data: Path, tmp_path: Path) -> None:
+def test_cli_fine_tunes_an_ensemble_only_with_ensemble_only(
+    dot_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ami_robot.cli import main
 
     source = _untrained_world_model(tmp_path / "source")
@@ -303,3 +305,7 @@ def test_cli_fine_tunes_an_ensemble_only_with_ensemble_only(dot_data: Path, tmp_
     assert main([*argv, "--out", str(tmp_path / "tuned"), "--ensemble-from", str(source)]) == 2
     assert main([*argv, "--out", str(tmp_path / "tuned"), "--ensemble-from", str(source), "--ensemble-only"]) == 0
     assert read_config(tmp_path / "tuned")[1]["ensemble_data"]["fine_tuned_from"]["checkpoint"] == "source"
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "tuned")]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "fine_tuned_from" in line]
+    assert f"fine_tuned_from source (its ensemble learned from {dot_data.name})" in line and "{" not in line

@@ -109,13 +109,18 @@ def _encoder_shape(encoder: dict[str, Any]) -> str:
 
 def _data_line(record: dict[str, Any]) -> str:
     """A dataset record on one line, its digest cut to 12 hex digits (`--json` has it whole); of a
-    record of several datasets, each one's name, episodes and digest."""
+    record of several datasets, each one's name, episodes and digest; of a fine-tuned ensemble, the
+    checkpoint it started from."""
     shown = []
     for key, value in record.items():
         if key == "sha256" and isinstance(value, str):
             value = value[:12]
         elif key == "datasets" and isinstance(value, list):
             value = "[" + "; ".join(_data_part(part) for part in value if isinstance(part, dict)) + "]"
+        elif key == "fine_tuned_from" and isinstance(value, dict):
+            before = value.get("ensemble_data")
+            learned = f" (its ensemble learned from {before.get('name')})" if isinstance(before, dict) else ""
+            value = f"{value.get('checkpoint')}{learned}"
         shown.append(f"{key} {value}")
     return ", ".join(shown)
 
