@@ -265,6 +265,7 @@ def test_recorded_episodes_run_the_whole_budget_and_train_as_a_dataset(monkeypat
         np.testing.assert_allclose(episode.goal_state, goal)
     index = ami_robot.data.episodes.read_index(out)
     assert index["env"] == "tworoom" and index["policy"] == "evaluation:right" and index["image_size"] == 64
+    assert index["pairs_from"] == "held-out trajectories"
     assert sum(len(part) for part in split_episode_files(out, 0.5, 0)) == 2
     with pytest.raises(ValueError, match="already holds episodes"):
         evaluate("tworoom", StraightRight(), episodes=1, record_dir=out)

@@ -356,7 +356,7 @@ def evaluate(
     recorder = (
         None
         if record_dir is None
-        else _EpisodeRecorder(Path(record_dir), env_name, policy_name, protocol, seed, image_size)
+        else _EpisodeRecorder(Path(record_dir), env_name, policy_name, protocol, seed, image_size, dataset_dir)
     )
     records: list[EpisodeRecord] = []
     frames: list[list[np.ndarray]] = []
@@ -431,19 +431,12 @@ def evaluate(
     return result
 
 
-@dataclass
 class _RecordedEpisode:
     """One evaluation episode as it unfolds: observations and states (T+1), actions (T)."""
 
-    observation: dataclasses.InitVar[np.ndarray]
-    state: dataclasses.InitVar[np.ndarray]
-    observations: list[np.ndarray] = field(default_factory=list)
-    actions: list[np.ndarray] = field(default_factory=list)
-    states: list[np.ndarray] = field(default_factory=list)
-
-    def __post_init__(self, observation: np.ndarray, state: np.ndarray) -> None:
-        self.observations.append(observation)
-        self.states.append(state)
+    def __init__(self, observation: np.ndarray, state: np.ndarray) -> None:
+        self.observations, self.states = [observation], [state]
+        self.actions: list[np.ndarray] = []
 
     def add(self, action: np.ndarray, observation: np.ndarray, state: np.ndarray) -> None:
         self.actions.append(np.asarray(action, dtype=np.float32))
@@ -457,7 +450,14 @@ class _EpisodeRecorder:
     overwritten or mixed by accident."""
 
     def __init__(
-        self, out: Path, env_name: str, policy_name: str, protocol: EvalProtocol, seed: int, image_size: int
+        self,
+        out: Path,
+        env_name: str,
+        policy_name: str,
+        protocol: EvalProtocol,
+        seed: int,
+        image_size: int,
+        pairs_from: str | Path | None,
     ) -> None:
         out.mkdir(parents=True, exist_ok=True)
         if dataset.episode_files(out):
@@ -472,6 +472,7 @@ class _EpisodeRecorder:
             "goal_offset_steps": protocol.goal_offset_steps,
             "step_budget": protocol.step_budget,
             "seed": seed,
+            "pairs_from": Path(pairs_from).resolve().name if pairs_from else "held-out trajectories",
         }
 
     def write(
