@@ -211,15 +211,19 @@ def test_cli_trains_the_ensemble_on_several_datasets_and_records_each(dot_data: 
     assert validated["datasets"][0] != validated["datasets"][1], "each dataset validates on its own windows"
 
 
-def test_window_sampler_anchors_only_in_the_frames_it_is_given() -> None:
-    """Windows of a frame range start, end and take their history inside that range's episodes."""
-    lengths = [12, 9, 15]
+def _numbered_episodes(lengths: list[int]) -> LatentEpisodes:
+    """Episodes of the given lengths, one after the other, whose 1-D latent is the frame's global index."""
     first = np.concatenate([np.full(n, sum(lengths[:i])) for i, n in enumerate(lengths)])
     last = np.concatenate([np.full(n, sum(lengths[: i + 1]) - 1) for i, n in enumerate(lengths)])
     frames = sum(lengths)
-    episodes = LatentEpisodes(
+    return LatentEpisodes(
         torch.arange(frames, dtype=torch.float32)[:, None], torch.zeros(frames, 2), np.zeros((frames, 1)), first, last
     )
+
+
+def test_window_sampler_anchors_only_in_the_frames_it_is_given() -> None:
+    """Windows of a frame range start, end and take their history inside that range's episodes."""
+    episodes = _numbered_episodes([12, 9, 15])
     second = range(12, 21)
     sampler = WindowSampler(episodes, history=2, frameskip=2, horizon=2, frames=second)
     assert sampler.anchors.tolist() == [14, 15, 16]
@@ -233,13 +237,7 @@ def test_window_sampler_anchors_only_in_the_frames_it_is_given() -> None:
 def test_mixture_sampler_draws_each_dataset_by_its_weight() -> None:
     """Batches mix the directories by `dataset_weights`, not by their sizes; a weight of 0 leaves a
     directory out of training."""
-    lengths = [40, 40, 400]
-    first = np.concatenate([np.full(n, sum(lengths[:i])) for i, n in enumerate(lengths)])
-    last = np.concatenate([np.full(n, sum(lengths[: i + 1]) - 1) for i, n in enumerate(lengths)])
-    frames = sum(lengths)
-    episodes = LatentEpisodes(
-        torch.arange(frames, dtype=torch.float32)[:, None], torch.zeros(frames, 2), np.zeros((frames, 1)), first, last
-    )
+    episodes = _numbered_episodes([40, 40, 400])
     samplers = [WindowSampler(episodes, 2, 2, 2, frames=r) for r in directory_frames(episodes, [1, 1, 1])]
     windows = MixtureSampler(samplers, (3.0, 0.0, 1.0)).sample(4000, np.random.default_rng(0))
     anchors = windows.history[:, -1, 0]
