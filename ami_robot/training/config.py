@@ -93,7 +93,6 @@ class EnsembleTrainConfig(OptimiserConfig):
 
     def __post_init__(self) -> None:
         check_settings(self)
-        object.__setattr__(self, "dataset_weights", tuple(float(w) for w in self.dataset_weights))
         if self.dataset_weights and sum(self.dataset_weights) <= 0:
             raise ConfigError("EnsembleTrainConfig: dataset_weights must not all be 0")
         if self.members == 1:
