@@ -12,8 +12,8 @@ it resets the robot to start/goal pairs from held-out expert trajectories, watch
 
 With `--record BAG`, a recorder (`ami_robot.ros.recorder_node`) joins as one more child: the brain's
 topics go into the ROS 2 bag directory BAG (MCAP), and demo.json gets the messages per topic.
-The recorder starts first, the first episode waits for it, and it stops last, so the bag holds the
-whole run and the brain's stop command.
+The recorder starts first, the first episode waits until it has subscribed, and it stops last, so
+the bag holds the whole run and the brain's stop command.
 With `--foxglove [PORT]`, `ami_robot.ros.foxglove_node` serves the same topics live to the Foxglove app on
 ws://127.0.0.1:PORT (8765; 0: any free port, named in its log), bound to this machine only.
 
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ami_sim.ros.demo_episodes import DemoEpisodes, drive_episodes, summary_lines
     from ami_sim.ros.status import RobotMessageError
 
-    recorder = (RECORDER,) if args.record is not None else ()
+    recorder = (executables.recorder_taps_name(RECORDER),) if args.record is not None else ()
     plan = DemoEpisodes(args.env, args.episodes, float(args.rate), args.seed, args.goal_offset, args.budget, recorder)
     children = ChildProcesses(out, os.environ.copy())
     with stop_on_signals() as stop:  # Ctrl-C and SIGTERM: `check` raises KeyboardInterrupt

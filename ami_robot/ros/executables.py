@@ -50,6 +50,11 @@ def recorder_command(bag: Path) -> list[str]:
     return [sys.executable, "-m", "ami_robot.ros.recorder_node", "--ros-args", "-p", f"path:={bag.resolve()}"]
 
 
+def recorder_taps_name(recorder: str) -> str:
+    """The node that holds the subscriptions of the recorder node named `recorder` (what it records waits there)."""
+    return f"{recorder}_taps"
+
+
 def foxglove_command(port: int) -> list[str]:
     """The Foxglove node's command line: the brain's topics live on ws://127.0.0.1:`port` (0: any free port)."""
     return [sys.executable, "-m", "ami_robot.ros.foxglove_node", "--ros-args", "-p", f"port:={port}"]

@@ -45,6 +45,7 @@ from ami_robot.data.bag_writer import BagWriter, RecordingStats, TopicInfo
 from ami_robot.errors import ConfigError
 from ami_robot.ros import params as P
 from ami_robot.ros import qos
+from ami_robot.ros.executables import recorder_taps_name
 from ami_robot.ros.qos import CAMERA, COMMAND, EVENTS, LATCHED, LATEST
 from ami_robot.ros.runtime import serve
 from ami_robot.runtime import yield_cpu
@@ -120,7 +121,7 @@ class RecorderNode(Node):
         self.writer = BagWriter(path, flush_interval_s=self.values["flush_interval_s"], writer_thread=False)
         self.stats: RecordingStats | None = None
         self.taps = Node(
-            f"{self.get_name()}_taps",
+            recorder_taps_name(self.get_name()),
             context=self.context,
             use_global_arguments=False,
             enable_rosout=False,

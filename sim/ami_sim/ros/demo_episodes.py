@@ -27,6 +27,8 @@ from ami_sim.ros.recording import EpisodeRecorder, EpisodeVideo
 
 STARTUP_TIMEOUT_S = 180.0
 RESET_TIMEOUT_S = 60.0
+ROBOT_TOPICS = ("robot/status", "camera/image", "goal/image")
+"""What the simulated robot publishes per episode; `DemoEpisodes.subscribers` must hold all three."""
 DIAGNOSTICS_SETTLE_S = 1.2
 """After the last episode, the planner's next diagnostics (1 Hz) cover it."""
 LATENCIES = ("latency", "latency_replan", "latency_prepared", "latency_queued", "planning")
@@ -41,8 +43,9 @@ a plan made ahead, queued: the others)."""
 @dataclass(frozen=True)
 class DemoEpisodes:
     """What to drive: `episodes` start/goal pairs of `env` from `seed`, at `rate_hz`; `goal_offset` and
-    `step_budget` 0 are the evaluation protocol's; the first episode waits for the nodes named in
-    `wait_for` too (a recorder, so that the bag holds the whole run)."""
+    `step_budget` 0 are the evaluation protocol's; the first episode waits until the nodes named in
+    `subscribers` have subscribed the robot's topics too (a recorder's, so that the bag holds the
+    whole run: the robot's goal image is latched one deep, and a second episode's replaces the first's)."""
 
     env: str
     episodes: int
@@ -50,7 +53,7 @@ class DemoEpisodes:
     seed: int = 0
     goal_offset: int = 0
     step_budget: int = 0
-    wait_for: tuple[str, ...] = ()
+    subscribers: tuple[str, ...] = ()
 
 
 def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[], None]) -> dict[str, Any]:
@@ -60,6 +63,13 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
     def spin_once(timeout_s: float) -> None:
         check()
         rclpy.spin_once(node, timeout_sec=timeout_s)
+
+    def subscribed() -> bool:
+        return all(
+            set(plan.subscribers)
+            <= {info.node_name for info in node.get_subscriptions_info_by_topic(node.resolve_topic_name(topic))}
+            for topic in ROBOT_TOPICS
+        )
 
     def brain_ready() -> bool:
         planner = diagnostics.latest("/planner")
@@ -72,9 +82,9 @@ def drive_episodes(node: Node, plan: DemoEpisodes, out: Path, check: Callable[[]
         recorder = EpisodeRecorder(video)
         robot = SimRobotClient(node, recorder.on_status, lambda image: recorder.on_camera(image, robot.goal), spin_once)
         robot.wait_for(
-            lambda: brain_ready() and robot.ready() and set(plan.wait_for) <= set(node.get_node_names()),
+            lambda: brain_ready() and robot.ready() and subscribed(),
             STARTUP_TIMEOUT_S,
-            f"the robot, the brain{''.join(f', {name}' for name in plan.wait_for)} did not come up",
+            f"the robot, the brain{''.join(f', {name}' for name in plan.subscribers)} did not come up",
         )
         bar = tqdm(range(plan.episodes), desc="demo", unit="episode")
         for number in bar:
