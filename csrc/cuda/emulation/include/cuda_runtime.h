@@ -1,8 +1,10 @@
 // CPU emulation of the parts of the CUDA runtime and device language that csrc/cuda uses, so the
 // planner's kernels and host code can run (FP32 path only) on a machine without a GPU. Each CUDA
-// thread is a fiber (ucontext) on one OS thread; blocks run one after another; __syncthreads and
-// warp shuffles are barriers that yield until the group has arrived. Not a timing or race model:
-// it checks indexing, synchronisation structure and numerics. Test-only: see emulate_planner.cpp.
+// thread is a fiber on one OS thread: ucontext starts it, the compiler's setjmp builtins switch it
+// (no system call per switch, unlike swapcontext, which sets the signal mask each time); blocks run
+// one after another; __syncthreads and warp shuffles are barriers that yield until the group has
+// arrived. Not a timing or race model: it checks indexing, synchronisation structure and numerics.
+// Test-only: see emulate_planner.cpp.
 #pragma once
 
 #include <ucontext.h>
@@ -65,7 +67,7 @@ inline size_t __cvta_generic_to_shared(const void* p) { return reinterpret_cast<
 
 namespace ami_emu {
 
-// CUDA threads are ucontext fibers run round-robin on the calling OS thread: a barrier yields
+// CUDA threads are fibers run round-robin on the calling OS thread: a barrier yields
 // until every live thread of its group has arrived (threads that returned drop out).
 struct Barrier {
   unsigned expected = 0, arrived = 0, generation = 0;
@@ -77,12 +79,13 @@ struct BlockContext {
   unsigned char* dynamic_smem = nullptr;
 };
 struct Fiber {
-  ucontext_t context;
+  ucontext_t context;  // its first entry
+  void* resume[5];     // where it yielded (__builtin_setjmp buffer)
   unsigned tid = 0;
-  bool done = false;
+  bool started = false, done = false;
 };
 inline BlockContext* context = nullptr;
-inline ucontext_t scheduler_context;
+inline void* scheduler_resume[5];
 inline std::vector<Fiber>* fibers = nullptr;
 inline unsigned current = 0;
 inline const std::function<void()>* fiber_kernel = nullptr;
@@ -91,7 +94,10 @@ inline const std::function<void()>* fiber_kernel = nullptr;
 inline const bool reverse_schedule = std::getenv("AMI_EMU_REVERSE") != nullptr;
 
 inline unsigned linear_tid() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
-inline void yield() { swapcontext(&(*fibers)[current].context, &scheduler_context); }
+[[gnu::noinline]] inline void to_scheduler() { __builtin_longjmp(scheduler_resume, 1); }
+[[gnu::noinline]] inline void yield() {
+  if (__builtin_setjmp((*fibers)[current].resume) == 0) to_scheduler();
+}
 inline void arrive_and_wait(Barrier& b) {
   if (++b.arrived == b.expected) {
     b.arrived = 0;
@@ -171,7 +177,16 @@ inline void fiber_main() {
   drop(context->block);
   drop(context->warps[self.tid / 32]);
   self.done = true;
-  swapcontext(&self.context, &scheduler_context);
+  to_scheduler();
+}
+[[gnu::noinline]] inline void to_fiber(Fiber& fiber) {
+  if (fiber.started) __builtin_longjmp(fiber.resume, 1);
+  fiber.started = true;
+  setcontext(&fiber.context);
+}
+// Runs `fiber` until it yields or returns.
+[[gnu::noinline]] inline void run_fiber(Fiber& fiber) {
+  if (__builtin_setjmp(scheduler_resume) == 0) to_fiber(fiber);
 }
 inline void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()>& kernel) {
   constexpr size_t kStack = 64 * 1024;
@@ -196,7 +211,7 @@ inline void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<voi
     for (unsigned t = 0; t < threads; ++t) {
       Fiber& f = pool[t];
       f.tid = t;
-      f.done = false;
+      f.started = f.done = false;
       getcontext(&f.context);
       f.context.uc_stack.ss_sp = stacks[t].data();
       f.context.uc_stack.ss_size = kStack;
@@ -210,7 +225,7 @@ inline void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<voi
         if (pool[t].done) continue;
         current = t;
         set_thread(t, block);
-        swapcontext(&scheduler_context, &pool[t].context);
+        run_fiber(pool[t]);
         live += pool[t].done ? 0 : 1;
       }
     }
