@@ -268,6 +268,8 @@ def test_ensemble_fine_tunes_from_another_checkpoint_and_resumes(dot_data: Path,
     train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source, stop_at=5)
     with pytest.raises(FileExistsError, match="new --out"):
         train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source)
+    with pytest.raises(ConfigError, match="fine-tuned from source, not from"):
+        train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=more, resume=True)
     train_ensemble([dot_data, more], tmp_path / "split", weighted, progress=False, init_from=source, resume=True)
     full, split = load_checkpoint(tmp_path / "full").ensemble, load_checkpoint(tmp_path / "split").ensemble
     assert full is not None and split is not None

@@ -208,6 +208,16 @@ def _fine_tune_start(
     return model, recorded, {"checkpoint": source.resolve().name, "ensemble_data": recorded.get("ensemble_data")}
 
 
+def _check_same_start(out_dir: Path, source: Path, fine_tuned_from: dict[str, Any] | None) -> None:
+    """A resumed fine-tune must name the checkpoint it started from (or none)."""
+    started = (fine_tuned_from or {}).get("checkpoint")
+    if started != source.resolve().name:
+        raise ConfigError(
+            f"{out_dir}: its ensemble was {f'fine-tuned from {started}' if started else 'trained afresh'}, not from "
+            f"{source}; resume it with the --ensemble-from it started with (or none)"
+        )
+
+
 def _new_ensemble(model: WorldModel, members: int, seed: int) -> PredictorEnsemble:
     predictors = []
     for member in range(members):
@@ -257,6 +267,8 @@ def train_ensemble(
             model.attach_ensemble(_new_ensemble(model, c.members, config.seed))
         _, recorded = read_config(out_dir)
         fine_tuned_from = (recorded.get("ensemble_data") or {}).get("fine_tuned_from") if state is not None else None
+        if init_from is not None and state is not None:
+            _check_same_start(out_dir, Path(init_from), fine_tuned_from)
     ensemble = model.ensemble
     assert ensemble is not None
     ensemble.to(device).train()
