@@ -58,6 +58,8 @@ class CostParams:
     critic_weight: float
     critic_running_weight: float
     critic: CriticModel
+    disagreement_weight: float
+    disagreement_running_weight: float
     def __init__(self) -> None: ...
 
 class ActionBounds:
@@ -121,9 +123,17 @@ class CudaPlanner(Planner):
         stream: int = 0,
     ) -> None: ...
 
-def reference_planner(model: MlpModel, cost: CostParams, bounds: ActionBounds, sampler: SamplerParams) -> Planner: ...
+def reference_planner(
+    model: MlpModel, cost: CostParams, bounds: ActionBounds, sampler: SamplerParams, ensemble: list[MlpModel] = []
+) -> Planner: ...
 def cpu_planner(
-    model: MlpModel, cost: CostParams, bounds: ActionBounds, sampler: SamplerParams, threads: int = 0, isa: str = "auto"
+    model: MlpModel,
+    cost: CostParams,
+    bounds: ActionBounds,
+    sampler: SamplerParams,
+    threads: int = 0,
+    isa: str = "auto",
+    ensemble: list[MlpModel] = [],
 ) -> Planner: ...
 
 # Only when built with CUDA (build_info()["cuda"]):

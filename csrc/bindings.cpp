@@ -242,8 +242,8 @@ void add_critic_layer(ami::CriticModel& c, const FloatArray& weight, const Float
 }
 
 Problem make_problem(const ami::MlpModel& model, const ami::CostParams& cost, const ami::ActionBounds& bounds,
-                     const ami::SamplerParams& sampler) {
-  Problem p{model, cost, bounds, sampler};
+                     const ami::SamplerParams& sampler, std::vector<ami::MlpModel> ensemble = {}) {
+  Problem p{model, cost, bounds, sampler, std::move(ensemble)};
   try {
     p.validate();
   } catch (const std::invalid_argument& e) {
@@ -349,7 +349,9 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("latent_high", &ami::CostParams::latent_high)
       .def_readwrite("critic_weight", &ami::CostParams::critic_weight)
       .def_readwrite("critic_running_weight", &ami::CostParams::critic_running_weight)
-      .def_readwrite("critic", &ami::CostParams::critic);
+      .def_readwrite("critic", &ami::CostParams::critic)
+      .def_readwrite("disagreement_weight", &ami::CostParams::disagreement_weight)
+      .def_readwrite("disagreement_running_weight", &ami::CostParams::disagreement_running_weight);
 
   py::class_<ami::ActionBounds>(m, "ActionBounds")
       .def(py::init<>())
@@ -386,23 +388,27 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "reference_planner",
       [](const ami::MlpModel& model, const ami::CostParams& cost, const ami::ActionBounds& bounds,
-         const ami::SamplerParams& sampler) {
-        Problem p = make_problem(model, cost, bounds, sampler);
+         const ami::SamplerParams& sampler, std::vector<ami::MlpModel> ensemble) {
+        Problem p = make_problem(model, cost, bounds, sampler, std::move(ensemble));
         auto rollout = ami::make_reference_rollout(p);
         return new PyPlanner(std::make_unique<ami::SamplingPlanner>(std::move(p), std::move(rollout)), "reference");
       },
-      py::arg("model"), py::arg("cost"), py::arg("bounds"), py::arg("sampler"), py::return_value_policy::take_ownership);
+      py::arg("model"), py::arg("cost"), py::arg("bounds"), py::arg("sampler"),
+      py::arg("ensemble") = std::vector<ami::MlpModel>{}, py::return_value_policy::take_ownership,
+      "ensemble: M >= 2 predictors of model's architecture rolled out in its place (or empty).");
   m.def(
       "cpu_planner",
       [](const ami::MlpModel& model, const ami::CostParams& cost, const ami::ActionBounds& bounds,
-         const ami::SamplerParams& sampler, int threads, const std::string& isa) {
-        Problem p = make_problem(model, cost, bounds, sampler);
+         const ami::SamplerParams& sampler, int threads, const std::string& isa, std::vector<ami::MlpModel> ensemble) {
+        Problem p = make_problem(model, cost, bounds, sampler, std::move(ensemble));
         auto rollout = ami::make_cpu_rollout(p, threads, isa);
         std::string name = rollout->name();
         return new PyPlanner(std::make_unique<ami::SamplingPlanner>(std::move(p), std::move(rollout)), name);
       },
       py::arg("model"), py::arg("cost"), py::arg("bounds"), py::arg("sampler"), py::arg("threads") = 0,
-      py::arg("isa") = "auto", py::return_value_policy::take_ownership);
+      py::arg("isa") = "auto", py::arg("ensemble") = std::vector<ami::MlpModel>{},
+      py::return_value_policy::take_ownership,
+      "ensemble: M >= 2 predictors of model's architecture rolled out in its place (or empty).");
 #ifdef AMI_ROBOT_WITH_CUDA
   py::class_<PyCudaPlanner, PyPlanner>(m, "CudaPlanner")
       .def("plan_device", &PyCudaPlanner::plan_device, py::arg("z0"), py::arg("goal"), py::arg("prev_action"),

@@ -152,7 +152,8 @@ void Problem::validate() const {
   require(cost.latent_low.empty() || cost.latent_low.size() == D, "latent_low must be empty or have latent_dim entries");
   require(cost.latent_high.empty() || cost.latent_high.size() == D, "latent_high must be empty or have latent_dim entries");
   for (float w : {cost.goal_weight, cost.goal_running_weight, cost.action_weight, cost.smoothness_weight,
-                  cost.latent_bound_weight, cost.critic_weight, cost.critic_running_weight}) {
+                  cost.latent_bound_weight, cost.critic_weight, cost.critic_running_weight, cost.disagreement_weight,
+                  cost.disagreement_running_weight}) {
     require(std::isfinite(w) && w >= 0.0f, "cost weights must be finite and >= 0");
   }
   if (cost.uses_critic()) {
@@ -160,6 +161,28 @@ void Problem::validate() const {
     require(cost.critic.latent_dim == model.latent_dim, "critic latent_dim must equal the model's latent_dim");
   }
   if (!cost.critic.empty()) cost.critic.validate();
+  require(ensemble.empty() || ensemble.size() >= 2, "an ensemble needs at least 2 predictors");
+  require(!cost.uses_disagreement() || !ensemble.empty(),
+          "disagreement_weight / disagreement_running_weight > 0 needs a predictor ensemble");
+  for (size_t i = 0; i < ensemble.size(); ++i) {
+    const MlpModel& member = ensemble[i];
+    member.validate();
+    bool same = member.latent_dim == model.latent_dim && member.action_dim == model.action_dim &&
+                member.history == model.history && member.activation == model.activation &&
+                member.ln_eps == model.ln_eps && member.layers.size() == model.layers.size();
+    for (size_t l = 0; same && l < model.layers.size(); ++l) {
+      same = member.layers[l].in == model.layers[l].in && member.layers[l].out == model.layers[l].out &&
+             member.layers[l].ln_gamma.size() == model.layers[l].ln_gamma.size();
+    }
+    require(same, "ensemble predictor " + std::to_string(i) + " differs from the model's architecture");
+  }
+}
+
+std::vector<const MlpModel*> Problem::predictors() const {
+  if (ensemble.empty()) return {&model};
+  std::vector<const MlpModel*> members;
+  for (const MlpModel& member : ensemble) members.push_back(&member);
+  return members;
 }
 
 void project_sequence(float* actions, int horizon, const ActionBounds& bounds, const float* prev_action) {

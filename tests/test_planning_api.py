@@ -18,6 +18,7 @@ from ami_robot.cost import CostConfig
 from ami_robot.errors import BackendUnavailableError, PlanningError
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, api, available_backends, backends
 from ami_robot.planning.backends.native import NativeBackend
+from ami_robot.world_model.ensemble import PredictorEnsemble
 
 SMALL = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4)
 
@@ -29,6 +30,26 @@ def test_available_backends_and_auto():
     assert CEMPlanner(dyn, SMALL, backend="auto").backend_name == names[0]
     info = ami_robot.build_info()
     assert {"cuda", "cuda_architectures", "compiler", "openmp", "threads", "simd_flags"} <= set(info)
+
+
+def test_auto_plans_an_mlp_ensemble_on_the_cpu_backend_and_cuda_refuses_it(monkeypatch):
+    ensemble = PredictorEnsemble([random_dynamics(seed=seed)[0] for seed in range(3)])
+    config = PlannerConfig(horizon=3, samples=24, iterations=2, elites=4, cost=CostConfig(disagreement_weight=2.0))
+    z0, goal = np.zeros(8, np.float32), np.linspace(-1, 1, 8, dtype=np.float32)
+    auto = CEMPlanner(ensemble, config, backend="auto")
+    assert auto.backend_name == "cpu"
+    expected = CEMPlanner(ensemble, config, backend="torch").plan(z0, goal)
+    np.testing.assert_allclose(auto.plan(z0, goal).actions, expected.actions, atol=1e-4)
+    B = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
+    others = PredictorEnsemble([LinearDynamics(B), LinearDynamics(2 * B)])
+    assert CEMPlanner(others, config, backend="auto", action_dim=2).backend_name == "torch"
+    with pytest.raises(TypeError, match="MLPPredictor"):
+        CEMPlanner(others, config, backend="cpu", action_dim=2)
+    monkeypatch.setattr(backends, "core_module", lambda: None)
+    assert CEMPlanner(ensemble, config, backend="auto").backend_name == "torch"
+    monkeypatch.setattr(api, "resolve_backend", lambda choice: "cuda")
+    with pytest.raises(BackendUnavailableError, match="'cuda' does not run a predictor ensemble"):
+        CEMPlanner(ensemble, config, backend="cuda")
 
 
 def test_backend_names_are_declared_once():

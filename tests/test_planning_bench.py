@@ -71,6 +71,25 @@ def test_bench_writes_timing_and_quality_records(tmp_path, monkeypatch):
         assert abs(row["mean_vs_classic"] - np.mean(per_pair)) <= 1e-6 * max(1.0, abs(row["mean_cost"]))
 
 
+TINY_ENSEMBLE = bench.BenchConfig(
+    "tiny_ensemble", "cem", 16, 2, 2, 4, 6, 2, 16, 1, history=2, members=3, disagreement_weight=4.0
+)
+
+
+def test_bench_times_an_ensemble_on_the_cpu_backend_and_torch(tmp_path, monkeypatch):
+    monkeypatch.setitem(bench.BENCH_CONFIGS, "tiny_ensemble", TINY_ENSEMBLE)
+    monkeypatch.setattr(bench, "_matmul_gflops", lambda n, width, device, seconds=0.5: 1.0)
+    out = tmp_path / "bench.json"
+    argv = ["bench", "planner", "--configs", "tiny_ensemble", "--repeats", "1", "--no-compile", "--pairs", "1"]
+    assert main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    cpu, eager = report["timing"]
+    assert (cpu["backend"], eager["backend"]) == ("cpu", "torch") and cpu["error"] is None is eager["error"]
+    assert cpu["flops_per_plan"] == 3 * 2 * 16 * 2 * 2 * (16 * (2 * 6 + 2) + 16 * 6)  # three members
+    assert abs(cpu["cost"] - eager["cost"]) <= 1e-4 * abs(eager["cost"])
+    assert {q["backend"] for q in report["quality"]} == {"cpu", "torch"}
+
+
 def test_classic_mppi_baseline_matches_the_normalised_mppi_where_they_coincide():
     """With temperatures far above the costs' spread, both MPPIs weigh samples by the control-cost
     term alone (Williams et al.'s gamma = lambda, control_cost_weight 1) at a fixed std: same noise, same plan."""

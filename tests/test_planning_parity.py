@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planning_helpers import (
@@ -40,6 +41,7 @@ from ami_robot.planning.backends.native import NativeBackend
 from ami_robot.planning.backends.torch_backend import TorchBackend
 from ami_robot.planning.config import CudaPrecision
 from ami_robot.world_model.critic import Critic
+from ami_robot.world_model.ensemble import PredictorEnsemble
 
 ORACLE = "reference"
 HAS_GPU = hasattr(_core, "cuda_planner") and _core.cuda_device_count() > 0
@@ -88,22 +90,35 @@ def test_the_table_covers_every_variant():
     assert compiled | {"reference", "torch", *CUDA_VARIANTS} <= set(TOLERANCES)
 
 
+Dynamics = MLPDynamics | tuple[MLPDynamics, ...]
+"""One predictor, or the members of a predictor ensemble."""
+
+
+def as_module(dynamics: Dynamics) -> torch.nn.Module:
+    """The torch predictor, or PredictorEnsemble, of `dynamics`."""
+    if isinstance(dynamics, tuple):
+        return PredictorEnsemble([member.to_module() for member in dynamics])
+    return dynamics.to_module()
+
+
 def make_backend(
-    variant: str, dynamics: MLPDynamics, config: PlannerConfig, method: str, critic: Critic | None = None
+    variant: str, dynamics: Dynamics, config: PlannerConfig, method: str, critic: Critic | None = None
 ) -> Backend:
     """The backend `variant` ("reference", "cpu:<kernels>", "torch", "cuda:<precision>")."""
     kind, _, option = variant.partition(":")
-    limits = config.action_limits(dynamics.action_dim)
+    limits = config.action_limits(dynamics[0].action_dim if isinstance(dynamics, tuple) else dynamics.action_dim)
     if kind == "torch":
-        return TorchBackend(dynamics.to_module(), config, limits, method, critic=critic)
+        return TorchBackend(as_module(dynamics), config, limits, method, critic=critic)
     if kind == "cuda":
         return CudaBackend(dynamics, dataclasses.replace(config, cuda_precision=option), limits, method, critic=critic)
     return NativeBackend(kind, dynamics, config, limits, method, isa=option or "auto", critic=critic)
 
 
-def make_planner(variant: str, planner_cls, dynamics: MLPDynamics, config: PlannerConfig, critic: Critic | None = None):
+def make_planner(variant: str, planner_cls, dynamics: Dynamics, config: PlannerConfig, critic: Critic | None = None):
     """A planner whose backend is `variant` (the planner around it is the same for every backend)."""
-    planner = planner_cls(dynamics, config, backend=ORACLE, critic=critic)
+    planner = planner_cls(
+        as_module(dynamics) if isinstance(dynamics, tuple) else dynamics, config, backend=ORACLE, critic=critic
+    )
     if variant != ORACLE:
         planner.backend = make_backend(variant, dynamics, config, planner_cls.method, critic)
     return planner
@@ -195,6 +210,81 @@ def test_plan_matches_the_oracle_on_injected_noise(variant, planner_cls, options
             expected = oracle.plan(p.z0, p.goal, previous_action=previous_action, noise=noise)
             actual = other.plan(p.z0, p.goal, previous_action=previous_action, noise=noise)
             assert_plans_equal(actual, expected, TOLERANCES[variant].plan)
+
+
+ENSEMBLE_COSTS = {
+    "final": CostConfig(goal_weight=1.0, disagreement_weight=8.0),
+    "running": CostConfig(goal_weight=0.0, disagreement_running_weight=2.0),
+    "every term": dataclasses.replace(CRITIC_COST, disagreement_weight=4.0, disagreement_running_weight=1.0),
+}
+"""Cost configs of a predictor ensemble: its disagreement at the final step, at every step, and both
+beside every other term (the critic's too)."""
+ENSEMBLE_VARIANTS = HOST_VARIANTS
+"""The backends that run an ensemble (the CUDA one does not yet)."""
+
+
+def random_ensemble(members: int = 3, **options) -> tuple[MLPDynamics, ...]:
+    return tuple(random_dynamics(seed=seed, **options)[1] for seed in range(members))
+
+
+@pytest.mark.parametrize("variant", ENSEMBLE_VARIANTS)
+@pytest.mark.parametrize("cost", sorted(ENSEMBLE_COSTS))
+def test_ensemble_rollout_costs_and_latents_match_the_oracle(variant, cost):
+    """The members' mean of the latent terms, the action terms once, their disagreement: the torch
+    backend's semantics (`ami_robot.cost.terms.Cost`), in every backend that runs an ensemble."""
+    members = random_ensemble(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, history=2)
+    config = PlannerConfig(horizon=4, samples=37, iterations=1, elites=3, cost=ENSEMBLE_COSTS[cost])
+    critic = random_critic(latent_dim=12) if config.cost.uses_critic else None
+    rng = np.random.default_rng(6)
+    actions = rng.uniform(-1, 1, (37, 4, 3)).astype(np.float32)
+    z0 = rng.standard_normal((2, 12)).astype(np.float32)
+    goal = rng.standard_normal(12).astype(np.float32)
+    prev = rng.uniform(-1, 1, 3).astype(np.float32)
+    oracle, backend = (
+        make_backend(ORACLE, members, config, "cem", critic),
+        make_backend(variant, members, config, "cem", critic),
+    )
+    tol = TOLERANCES[variant].rollout
+    expected = oracle.rollout_cost(actions, z0, goal, prev)
+    assert_rel(backend.rollout_cost(actions, z0, goal, prev), expected, tol)
+    head = actions[:5]
+    assert_rel(backend.rollout_cost(head, z0, goal, None), oracle.rollout_cost(head, z0, goal, None), tol)
+    assert_rel(backend.predict(actions, z0), oracle.predict(actions, z0), tol)
+
+    agreed = dataclasses.replace(
+        config, cost=dataclasses.replace(config.cost, disagreement_weight=0.0, disagreement_running_weight=0.0)
+    )
+    without = make_backend(ORACLE, members, agreed, "cem", critic).rollout_cost(actions, z0, goal, prev)
+    assert (expected - without).min() > 1e-3, "the disagreement term is there, and positive"
+    alone = [make_backend(ORACLE, member, agreed, "cem", critic) for member in members]
+    assert_rel(without, np.mean([one.rollout_cost(actions, z0, goal, prev) for one in alone], axis=0), 1e-5)
+    assert_rel(oracle.predict(actions, z0), np.mean([one.predict(actions, z0) for one in alone], axis=0), 1e-5)
+
+
+@pytest.mark.parametrize("variant", [v for v in PLAN_VARIANTS if v in ENSEMBLE_VARIANTS])
+@pytest.mark.parametrize("planner_cls", [CEMPlanner, MPPIPlanner])
+def test_ensemble_plan_matches_the_oracle_on_injected_noise(variant, planner_cls):
+    p = injected_noise_problem()
+    members = random_ensemble(latent_dim=10, action_dim=2, hidden_dim=48, depth=3, history=2)
+    config = dataclasses.replace(p.config, cost=ENSEMBLE_COSTS["every term"])
+    critic = random_critic(latent_dim=10, seed=3)
+    oracle = make_planner(ORACLE, planner_cls, members, config, critic)
+    other = make_planner(variant, planner_cls, members, config, critic)
+    for step in range(2):
+        noise = oracle.sample_noise(step)
+        expected = oracle.plan(p.z0, p.goal, previous_action=p.previous_action, noise=noise)
+        actual = other.plan(p.z0, p.goal, previous_action=p.previous_action, noise=noise)
+        assert_plans_equal(actual, expected, TOLERANCES[variant].plan)
+
+
+def test_the_core_checks_an_ensemble():
+    members = random_ensemble(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, history=2)
+    wider = random_dynamics(latent_dim=12, action_dim=3, hidden_dim=48, depth=2, history=2)[1]
+    config = PlannerConfig(horizon=4, samples=37, iterations=1, elites=3, cost=ENSEMBLE_COSTS["final"])
+    with pytest.raises(ValueError, match="needs a predictor ensemble"):
+        make_backend(ORACLE, members[0], config, "cem")
+    with pytest.raises(ValueError, match="ensemble predictor 2 differs from the model's architecture"):
+        make_backend("cpu", (*members[:2], wider), config, "cem")
 
 
 SEEDED_PROBLEMS = {

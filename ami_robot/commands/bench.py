@@ -5,7 +5,8 @@ al. and pytorch-mppi) at equal samples and iterations, from several start/goal p
 cost beside the cost of doing nothing and the best method's.
 
 FLOPs of one plan = 2 * N * H * iterations * sum_i(in_i * out_i) over the predictor's Linear
-layers (LayerNorm, activations, cost and sampling are left out: under 2% here). The roofline
+layers, times the members of a predictor ensemble (LayerNorm, activations, cost and sampling are
+left out: under 2% here). The roofline
 is the GFLOP/s of one float32 torch.matmul (N, width) @ (width, width) on the same device,
 measured in the same run, between the timed plans (median over the rounds); on CPU at the torch
 thread count (1, 2, 4, ...) that multiplies fastest at the start, which the torch baselines then
@@ -29,11 +30,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ami_robot.cost import CostConfig
 from ami_robot.errors import ConfigError
 from ami_robot.planning import CEMPlanner, MLPDynamics, MPPIPlanner, PlannerConfig, available_backends
 from ami_robot.planning.backends import cuda_unavailable_reason
 from ami_robot.planning.backends.torch_backend import TorchBackend, update_distribution
 from ami_robot.planning.config import CudaPrecision
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import MLPPredictor, MLPPredictorConfig
 
 
@@ -49,6 +52,10 @@ class BenchConfig:
     action_dim: int
     width: int
     depth: int
+    history: int = 1
+    members: int = 0
+    """0: one predictor; M >= 2: a predictor ensemble of M, its disagreement weighed in the cost."""
+    disagreement_weight: float = 0.0
 
 
 CUDA_PRECISIONS: tuple[CudaPrecision, ...] = typing.get_args(CudaPrecision)  # the cuda backend's variants
@@ -56,6 +63,8 @@ CUDA_PRECISIONS: tuple[CudaPrecision, ...] = typing.get_args(CudaPrecision)  # t
 BENCH_CONFIGS = {
     "lewm": BenchConfig("lewm", "cem", 300, 5, 30, 30, 192, 10, 512, 4),
     "mppi": BenchConfig("mppi", "mppi", 1024, 16, 6, 64, 64, 4, 512, 3),
+    # the shipped PushT model's eight-member ensemble and its published search (checkpoints/pusht/brain.yaml)
+    "pusht": BenchConfig("pusht", "cem", 300, 5, 30, 30, 64, 10, 256, 3, history=3, members=8, disagreement_weight=8.0),
 }
 
 
@@ -106,27 +115,47 @@ def _cpu_roofline(n: int, width: int) -> tuple[float, int]:
     return best
 
 
-def _problem(bc: BenchConfig) -> tuple[MLPPredictor, MLPDynamics, PlannerConfig]:
-    """The configuration's predictor (seeded random weights), as a module and as MLPDynamics, and
-    its planner settings (the PlannerConfig defaults otherwise)."""
+def _problem(
+    bc: BenchConfig,
+) -> tuple[MLPPredictor | PredictorEnsemble, MLPDynamics | PredictorEnsemble, PlannerConfig]:
+    """The configuration's predictor or ensemble (seeded random weights) as a module, and as the
+    native backends take it (MLPDynamics; an ensemble as it is), and its planner settings (the
+    PlannerConfig defaults otherwise)."""
     torch.manual_seed(0)
-    module = MLPPredictor(MLPPredictorConfig(bc.latent_dim, bc.action_dim, bc.width, bc.depth)).eval()
-    config = PlannerConfig(horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites)
+    architecture = MLPPredictorConfig(bc.latent_dim, bc.action_dim, bc.width, bc.depth, history=bc.history)
+    cost = CostConfig(disagreement_weight=bc.disagreement_weight)
+    config = PlannerConfig(
+        horizon=bc.horizon, samples=bc.samples, iterations=bc.iterations, elites=bc.elites, cost=cost
+    )
+    if bc.members:
+        ensemble = PredictorEnsemble([MLPPredictor(architecture) for _ in range(bc.members)]).eval()
+        return ensemble, ensemble, config
+    module = MLPPredictor(architecture).eval()
     return module, MLPDynamics.from_module(module), config
 
 
-def _nothing_cost(module: MLPPredictor, config: PlannerConfig, z0: np.ndarray, goal: np.ndarray) -> float:
+def _macs_per_step(module: MLPPredictor | PredictorEnsemble) -> int:
+    """Multiply-adds of one model step for one sample, over every member of an ensemble."""
+    if isinstance(module, PredictorEnsemble):
+        return sum(MLPDynamics.from_module(member).macs_per_step() for member in module.members)
+    return MLPDynamics.from_module(module).macs_per_step()
+
+
+def _nothing_cost(
+    module: MLPPredictor | PredictorEnsemble, config: PlannerConfig, z0: np.ndarray, goal: np.ndarray
+) -> float:
     """The cost of doing nothing: all-zero actions for the whole horizon."""
     limits = config.action_limits(module.config.action_dim)
     zeros = limits.project(np.zeros((1, config.horizon, module.config.action_dim), np.float32))
-    return float(TorchBackend(module, config, limits, "cem").rollout_cost(zeros, z0[None], goal)[0])
+    return float(TorchBackend(module, config, limits, "cem").rollout_cost(zeros, np.atleast_2d(z0), goal)[0])
 
 
 def _start_and_goal(bc: BenchConfig, pair: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start/goal pair number `pair` (D,) of the configuration; pair 0 is the one timed."""
+    """Start/goal pair number `pair` of the configuration, z0 (D,) or (history, D) and goal (D,);
+    pair 0 is the one timed."""
     rng = np.random.default_rng(pair)
-    z0, goal = rng.standard_normal((2, bc.latent_dim)).astype(np.float32)
-    return z0, goal
+    draws = rng.standard_normal((bc.history + 1, bc.latent_dim)).astype(np.float32)
+    return (draws[:-1] if bc.history > 1 else draws[0]), draws[-1]
 
 
 def _bench_config(
@@ -137,7 +166,7 @@ def _bench_config(
     falls on all of them alike; each backend first plans once untimed (compiles, captures, warms)."""
     module, dynamics, config = _problem(bc)
     z0, goal = _start_and_goal(bc, 0)
-    flops = 2.0 * bc.samples * bc.horizon * bc.iterations * dynamics.macs_per_step()
+    flops = 2.0 * bc.samples * bc.horizon * bc.iterations * _macs_per_step(module)
     nothing_cost = _nothing_cost(module, config, z0, goal)
     planner_cls = MPPIPlanner if bc.method == "mppi" else CEMPlanner
 

@@ -2,8 +2,8 @@
 
 The native planner backends compute the same terms in C++ from the same CostConfig (see
 csrc/include/ami_robot/problem.h, CostParams); tests check that they agree. A predictor ensemble's
-rollouts (M, N, H, D) cost the members' mean of the terms plus the ensemble's disagreement (torch
-backend only).
+rollouts (M, N, H, D) cost the members' mean of the latent terms, the action terms once, plus the
+ensemble's disagreement (the C++ `reference` and `cpu` backends too; not yet the CUDA one).
 """
 
 from __future__ import annotations

@@ -21,16 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ami_robot.errors import PlanningError
+from ami_robot.errors import BackendUnavailableError, PlanningError
 from ami_robot.planning import rng
-from ami_robot.planning.backends import BackendChoice, BackendName, resolve_backend
+from ami_robot.planning.backends import BackendChoice, BackendName, available_backends, resolve_backend
 from ami_robot.planning.backends.base import Backend, PlanArray
 from ami_robot.planning.backends.cuda import CudaBackend, is_cuda_array
 from ami_robot.planning.config import PlannerConfig
-from ami_robot.planning.dynamics import MLPDynamics
+from ami_robot.planning.dynamics import MLPDynamics, ensemble_dynamics, runs_natively
 from ami_robot.world_model.critic import Critic
 from ami_robot.world_model.ensemble import PredictorEnsemble
-from ami_robot.world_model.mlp_predictor import MLPPredictor
 
 __all__ = ["CEMPlanner", "MPPIPlanner", "PlanResult"]
 
@@ -112,8 +111,9 @@ class _SamplingPlanner:
         critic: Critic | None = None,
     ) -> None:
         """dynamics: an MLPDynamics (every backend), or any torch.nn.Module predictor or a
-        PredictorEnsemble (backend 'torch', which 'auto' picks for modules other than an
-        MLPPredictor; an MLPPredictor module is exported for the native backends).
+        PredictorEnsemble (backend 'torch', which 'auto' picks for modules the C++ core does not
+        run). An MLPPredictor module is exported for the native backends, and so is an ensemble of
+        them for `cpu` and `reference` (which 'auto' picks for it; `cuda` runs no ensemble yet).
         action_dim: needed only for a generic module without a `.config`; its history length is
         then `history`, or else taken from z0 (history, D) at each plan().
         critic: the model's trained critic (`WorldModel.critic`), needed when config.cost weighs it;
@@ -121,8 +121,12 @@ class _SamplingPlanner:
         Raises ValueError for an unknown backend name, BackendUnavailableError for a backend this
         build or machine cannot run."""
         self.config = config or PlannerConfig()
-        if backend == "auto" and isinstance(dynamics, nn.Module) and not isinstance(dynamics, MLPPredictor):
-            backend = "torch"  # only the torch backend runs predictors other than the MLP
+        if backend == "auto" and isinstance(dynamics, nn.Module):
+            ensemble = isinstance(dynamics, PredictorEnsemble)
+            if not runs_natively(dynamics) or (ensemble and "cpu" not in available_backends()):
+                backend = "torch"  # only the torch backend runs predictors other than the MLP
+            elif ensemble:
+                backend = "cpu"  # the one compiled backend that runs an ensemble
         if self.config.cost.uses_critic and critic is None:
             raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
         if self.config.cost.uses_ensemble and not isinstance(dynamics, PredictorEnsemble):
@@ -132,14 +136,19 @@ class _SamplingPlanner:
             )
         self.critic = critic
         name = resolve_backend(backend)
-        model: nn.Module | MLPDynamics  # what the backend runs: a module for torch, else an MLPDynamics
+        model: nn.Module | MLPDynamics | tuple[MLPDynamics, ...]  # a module for torch, else exported
         _check_finite_weights(dynamics)
         if isinstance(dynamics, nn.Module):
             cfg = getattr(dynamics, "config", None)
             action_dim = action_dim or getattr(cfg, "action_dim", None)
             history = history or getattr(cfg, "history", None)
             self.latent_dim: int | None = getattr(cfg, "latent_dim", None)
-            model = dynamics if name == "torch" else MLPDynamics.from_module(dynamics)  # TypeError for non-MLPs
+            if name == "torch":
+                model = dynamics
+            elif isinstance(dynamics, PredictorEnsemble):
+                model = ensemble_dynamics(dynamics)  # TypeError for members other than MLPs
+            else:
+                model = MLPDynamics.from_module(dynamics)  # TypeError for non-MLPs
         elif isinstance(dynamics, MLPDynamics):
             action_dim, history, self.latent_dim = dynamics.action_dim, dynamics.history, dynamics.latent_dim
             model = dynamics.to_module() if name == "torch" else dynamics
@@ -157,7 +166,7 @@ class _SamplingPlanner:
     def _make_backend(
         self,
         name: BackendName,
-        model: nn.Module | MLPDynamics,
+        model: nn.Module | MLPDynamics | tuple[MLPDynamics, ...],
         device: str | None,
         threads: int,
         torch_variant: str,
@@ -175,6 +184,10 @@ class _SamplingPlanner:
                 critic=self.critic,
             )
         if name == "cuda":
+            if isinstance(model, tuple):
+                raise BackendUnavailableError(
+                    "backend 'cuda' does not run a predictor ensemble yet; use 'cpu' or 'torch'"
+                )
             return CudaBackend(model, self.config, self.limits, self.method, critic=self.critic)
         from ami_robot.planning.backends.native import NativeBackend
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ami_robot.world_model.critic import SYMMETRIC_EPS, Critic
+from ami_robot.world_model.ensemble import PredictorEnsemble
 from ami_robot.world_model.mlp_predictor import ACTIVATIONS, MLPPredictor, MLPPredictorConfig
 
 CONFIG_METADATA_KEY = "mlp_predictor_config"
@@ -159,6 +160,20 @@ class MLPDynamics:
             else:
                 model.add_layer(w, b)
         return model
+
+
+def ensemble_dynamics(ensemble: PredictorEnsemble) -> tuple[MLPDynamics, ...]:
+    """The members of a predictor ensemble of MLPPredictors, exported for the native backends, which
+    roll each out and cost their mean and disagreement as the torch backend does. Raises TypeError
+    for a member of another kind (plan with backend='torch' for it)."""
+    return tuple(MLPDynamics.from_module(member) for member in ensemble.members)
+
+
+def runs_natively(dynamics: nn.Module) -> bool:
+    """Whether the C++ core runs this predictor module: an MLPPredictor, or an ensemble of them."""
+    if isinstance(dynamics, PredictorEnsemble):
+        return all(isinstance(member, MLPPredictor) for member in dynamics.members)
+    return isinstance(dynamics, MLPPredictor)
 
 
 def check_core_mlp(

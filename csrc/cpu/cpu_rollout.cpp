@@ -68,6 +68,7 @@ struct Workspace {
   Buffer x;      // (rows_cap, ld_x): [z_{t-k+1} .. z_t, a_t]
   Buffer h0, h1;  // (rows_cap, ld_h) hidden activations
   Buffer out;    // (rows_cap, ld_out) predictor output
+  Buffer member_latents;  // (rows_cap, M, H, D) an ensemble's latents, for its disagreement
 };
 
 // l's weights packed into nr-wide panels for gemm_bias; gamma/beta point into l (which must outlive it).
@@ -95,9 +96,12 @@ class CpuRollout final : public RolloutCost {
       : p_(p), k_(cpu::select_kernels(isa.c_str())), threads_(threads > 0 ? threads : cpu_default_threads()) {
     const auto& m = p_.model;
     int widest = 0;
-    for (const auto& l : m.layers) {
-      layers_.push_back(pack_layer(l, k_.nr));
-      widest = std::max(widest, layers_.back().out_pad);
+    for (const MlpModel* predictor : p_.predictors()) {
+      std::vector<PackedLayer>& layers = predictors_.emplace_back();
+      for (const auto& l : predictor->layers) {
+        layers.push_back(pack_layer(l, k_.nr));
+        widest = std::max(widest, layers.back().out_pad);
+      }
     }
     if (p_.cost.uses_critic()) {
       for (const auto& l : p_.cost.critic.layers) {
@@ -119,6 +123,8 @@ class CpuRollout final : public RolloutCost {
       w.h0 = Buffer(static_cast<size_t>(w.rows_cap) * ld_h_);
       w.h1 = Buffer(static_cast<size_t>(w.rows_cap) * ld_h_);
       w.out = Buffer(static_cast<size_t>(w.rows_cap) * ld_h_);
+      if (p_.cost.uses_disagreement())
+        w.member_latents = Buffer(static_cast<size_t>(w.rows_cap) * predictors_.size() * p_.sampler.horizon * D);
       work_.push_back(std::move(w));
     }
     if (threads <= 0 && max_threads > 1) autotune_threads(max_threads);
@@ -190,56 +196,79 @@ class CpuRollout final : public RolloutCost {
     threads_ = best;
   }
 
+  // An ensemble's members one after another over the rows' tile: the mean of their latent terms, the
+  // action terms once, then their disagreement; latents are the members' mean.
   void run_rows(Workspace& w, const float* actions, int r0, int r1, float* cost, float* latents) {
     const auto& m = p_.model;
     const auto& c = p_.cost;
     const int D = m.latent_dim, A = m.action_dim, k = m.history, H = p_.sampler.horizon;
+    const int M = static_cast<int>(predictors_.size());
+    const float inv_members = 1.0f / static_cast<float>(M);
     const int rows = r1 - r0, rows_pad = round_up(rows, k_.mr);
-    const size_t HA = static_cast<size_t>(H) * A;
+    const size_t HA = static_cast<size_t>(H) * A, HD = static_cast<size_t>(H) * D;
     const bool bounded = c.latent_bound_weight > 0.0f && (!c.latent_low.empty() || !c.latent_high.empty());
+    const bool spread = cost != nullptr && c.uses_disagreement();
     const float* prev = has_prev_ ? prev_.data() : nullptr;
-    for (int r = 0; r < rows; ++r) {
-      std::copy(z0_.begin(), z0_.end(), w.x.data() + static_cast<size_t>(r) * ld_x_);
-      if (cost) cost[r0 + r] = action_cost(actions + (r0 + r) * HA, H, A, c, prev);
+    if (cost) {
+      for (int r = 0; r < rows; ++r) cost[r0 + r] = action_cost(actions + (r0 + r) * HA, H, A, c, prev);
     }
-    for (int t = 0; t < H; ++t) {
-      for (int r = 0; r < rows; ++r) {
-        std::copy_n(actions + (r0 + r) * HA + static_cast<size_t>(t) * A, A, w.x.data() + static_cast<size_t>(r) * ld_x_ + k * D);
-      }
-      forward(w, layers_, w.x.data(), rows_pad, m.ln_eps, static_cast<int>(m.activation));
-      const bool final_step = t == H - 1;
-      for (int r = 0; r < rows; ++r) {
-        float* x = w.x.data() + static_cast<size_t>(r) * ld_x_;
-        const float* f = w.out.data() + static_cast<size_t>(r) * ld_h_;
-        if (k > 1) std::memmove(x, x + D, sizeof(float) * (k - 1) * D);
-        float* z = x + (k - 1) * D;
-        float dist = 0.0f, bound = 0.0f;
-        for (int d = 0; d < D; ++d) {
-          const float v = z[d] + f[d];
-          z[d] = v;
-          dist += (v - goal_[d]) * (v - goal_[d]);
+    for (int member = 0; member < M; ++member) {
+      for (int r = 0; r < rows; ++r) std::copy(z0_.begin(), z0_.end(), w.x.data() + static_cast<size_t>(r) * ld_x_);
+      for (int t = 0; t < H; ++t) {
+        for (int r = 0; r < rows; ++r) {
+          std::copy_n(actions + (r0 + r) * HA + static_cast<size_t>(t) * A, A,
+                      w.x.data() + static_cast<size_t>(r) * ld_x_ + k * D);
         }
-        if (bounded) {
+        forward(w, predictors_[member], w.x.data(), rows_pad, m.ln_eps, static_cast<int>(m.activation));
+        const bool final_step = t == H - 1;
+        for (int r = 0; r < rows; ++r) {
+          float* x = w.x.data() + static_cast<size_t>(r) * ld_x_;
+          const float* f = w.out.data() + static_cast<size_t>(r) * ld_h_;
+          if (k > 1) std::memmove(x, x + D, sizeof(float) * (k - 1) * D);
+          float* z = x + (k - 1) * D;
+          float dist = 0.0f, bound = 0.0f;
           for (int d = 0; d < D; ++d) {
-            const float v = z[d];
-            if (!c.latent_high.empty() && v > c.latent_high[d]) bound += (v - c.latent_high[d]) * (v - c.latent_high[d]);
-            if (!c.latent_low.empty() && v < c.latent_low[d]) bound += (c.latent_low[d] - v) * (c.latent_low[d] - v);
+            const float v = z[d] + f[d];
+            z[d] = v;
+            dist += (v - goal_[d]) * (v - goal_[d]);
+          }
+          if (bounded) {
+            for (int d = 0; d < D; ++d) {
+              const float v = z[d];
+              if (!c.latent_high.empty() && v > c.latent_high[d]) bound += (v - c.latent_high[d]) * (v - c.latent_high[d]);
+              if (!c.latent_low.empty() && v < c.latent_low[d]) bound += (c.latent_low[d] - v) * (c.latent_low[d] - v);
+            }
+          }
+          if (cost) {
+            cost[r0 + r] += inv_members * (c.goal_running_weight * dist + c.latent_bound_weight * bound +
+                                           (final_step ? c.goal_weight * dist : 0.0f));
+          }
+          if (spread) std::copy_n(z, D, w.member_latents.data() + (static_cast<size_t>(r) * M + member) * HD + t * D);
+          if (latents) {
+            float* out = latents + (static_cast<size_t>(r0 + r) * H + t) * D;
+            if (member == 0) {
+              std::copy_n(z, D, out);
+            } else {
+              for (int d = 0; d < D; ++d) out[d] += z[d];
+            }
           }
         }
-        if (cost) {
-          cost[r0 + r] += c.goal_running_weight * dist + c.latent_bound_weight * bound +
-                          (final_step ? c.goal_weight * dist : 0.0f);
-        }
-        if (latents) std::copy_n(z, D, latents + (static_cast<size_t>(r0 + r) * H + t) * D);
-      }
-      if (cost && (c.critic_running_weight > 0.0f || (final_step && c.critic_weight > 0.0f))) {
-        const float* embedded = embed_latents(w, w.x.data() + static_cast<size_t>(k - 1) * D, rows_pad);
-        for (int r = 0; r < rows; ++r) {
-          const float* e = embedded + static_cast<size_t>(r) * ld_h_;
-          const float steps = critic_distance(c.critic, e, goal_embedding_.data());
-          cost[r0 + r] += c.critic_running_weight * steps + (final_step ? c.critic_weight * steps : 0.0f);
+        if (cost && (c.critic_running_weight > 0.0f || (final_step && c.critic_weight > 0.0f))) {
+          const float* embedded = embed_latents(w, w.x.data() + static_cast<size_t>(k - 1) * D, rows_pad);
+          for (int r = 0; r < rows; ++r) {
+            const float* e = embedded + static_cast<size_t>(r) * ld_h_;
+            const float steps = critic_distance(c.critic, e, goal_embedding_.data());
+            cost[r0 + r] += inv_members * (c.critic_running_weight * steps + (final_step ? c.critic_weight * steps : 0.0f));
+          }
         }
       }
+    }
+    if (spread) {
+      for (int r = 0; r < rows; ++r)
+        cost[r0 + r] += disagreement(w.member_latents.data() + static_cast<size_t>(r) * M * HD, M, H, D, c);
+    }
+    if (latents && M > 1) {
+      for (size_t j = static_cast<size_t>(r0) * HD; j < static_cast<size_t>(r1) * HD; ++j) latents[j] /= static_cast<float>(M);
     }
   }
 
@@ -280,7 +309,7 @@ class CpuRollout final : public RolloutCost {
   const cpu::Kernels& k_;
   int threads_;
   int ld_x_ = 0, ld_h_ = 0;
-  std::vector<PackedLayer> layers_;
+  std::vector<std::vector<PackedLayer>> predictors_;  // the model's layers, or each ensemble member's
   std::vector<PackedLayer> critic_layers_;  // empty unless the cost uses the critic
   std::vector<Workspace> work_;
   std::vector<float> z0_, goal_, prev_;

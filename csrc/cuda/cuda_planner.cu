@@ -152,6 +152,8 @@ class CudaPlanner final : public DevicePlanner, public RolloutCost {
   CudaPlanner(Problem problem, int device, Precision precision)
       : p_(std::move(problem)), device_(device), precision_(precision) {
     p_.validate();
+    if (!p_.ensemble.empty())
+      throw std::invalid_argument("the CUDA planner does not run a predictor ensemble yet (the cpu backend does)");
     require_gpu(device_);
     DeviceGuard guard(device_);
     cudaDeviceProp prop{};

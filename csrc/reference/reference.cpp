@@ -66,6 +66,27 @@ std::vector<float> critic_embed(const CriticModel& critic, const float* z) {
   return h;
 }
 
+float disagreement(const float* latents, int members, int horizon, int latent_dim, const CostParams& cost) {
+  const size_t HD = static_cast<size_t>(horizon) * latent_dim;
+  float final_step = 0.0f, running = 0.0f;
+  for (int t = 0; t < horizon; ++t) {
+    if (cost.disagreement_running_weight <= 0.0f && t < horizon - 1) continue;
+    float spread = 0.0f;
+    for (int d = 0; d < latent_dim; ++d) {
+      const size_t at = static_cast<size_t>(t) * latent_dim + d;
+      float mean = 0.0f;
+      for (int m = 0; m < members; ++m) mean += latents[m * HD + at];
+      mean /= static_cast<float>(members);
+      float var = 0.0f;
+      for (int m = 0; m < members; ++m) var += (latents[m * HD + at] - mean) * (latents[m * HD + at] - mean);
+      spread += var / static_cast<float>(members);
+    }
+    running += spread;
+    if (t == horizon - 1) final_step = spread;
+  }
+  return cost.disagreement_weight * final_step + cost.disagreement_running_weight * running;
+}
+
 float critic_distance(const CriticModel& critic, const float* embedded, const float* embedded_goal) {
   float asymmetric = 0.0f, squared = 0.0f;
   for (int k = 0; k < critic.embed_dim(); ++k) {
@@ -83,7 +104,7 @@ namespace {
 
 class ReferenceRollout final : public RolloutCost {
  public:
-  explicit ReferenceRollout(const Problem& p) : p_(p) {
+  explicit ReferenceRollout(const Problem& p) : p_(p), predictors_(p_.predictors()) {
     const int D = p.model.latent_dim, k = p.model.history;
     z0_.resize(static_cast<size_t>(k) * D);
     goal_.resize(D);
@@ -98,27 +119,46 @@ class ReferenceRollout final : public RolloutCost {
     if (has_prev_) std::copy(prev_action, prev_action + prev_.size(), prev_.begin());
   }
 
+  // An ensemble's members: the mean of their latent terms, the action terms once, their disagreement.
   void evaluate(const float* actions, int n, float* cost) override {
     const int H = p_.sampler.horizon, A = p_.model.action_dim, D = p_.model.latent_dim;
-    std::vector<float> z(static_cast<size_t>(H) * D);
+    const int M = static_cast<int>(predictors_.size());
+    const size_t HD = static_cast<size_t>(H) * D;
+    std::vector<float> z(M * HD);
     for (int i = 0; i < n; ++i) {
       const float* a = actions + static_cast<size_t>(i) * H * A;
-      rollout(a, z.data());
-      cost[i] = latent_cost(z.data()) + action_cost(a, H, A, p_.cost, has_prev_ ? prev_.data() : nullptr);
+      float latent = 0.0f;
+      for (int m = 0; m < M; ++m) {
+        rollout(*predictors_[m], a, z.data() + m * HD);
+        latent += latent_cost(z.data() + m * HD);
+      }
+      cost[i] = latent / static_cast<float>(M) + action_cost(a, H, A, p_.cost, has_prev_ ? prev_.data() : nullptr);
+      if (p_.cost.uses_disagreement()) cost[i] += disagreement(z.data(), M, H, D, p_.cost);
     }
   }
 
+  // An ensemble's: the members' mean.
   void predict(const float* actions, int n, float* latents) override {
     const int H = p_.sampler.horizon, A = p_.model.action_dim, D = p_.model.latent_dim;
-    for (int i = 0; i < n; ++i) rollout(actions + static_cast<size_t>(i) * H * A, latents + static_cast<size_t>(i) * H * D);
+    const int M = static_cast<int>(predictors_.size());
+    const size_t HD = static_cast<size_t>(H) * D;
+    std::vector<float> z(HD);
+    for (int i = 0; i < n; ++i) {
+      float* out = latents + i * HD;
+      std::fill_n(out, HD, 0.0f);
+      for (int m = 0; m < M; ++m) {
+        rollout(*predictors_[m], actions + static_cast<size_t>(i) * H * A, z.data());
+        for (size_t j = 0; j < HD; ++j) out[j] += z[j];
+      }
+      if (M > 1) for (size_t j = 0; j < HD; ++j) out[j] /= static_cast<float>(M);
+    }
   }
 
   const char* name() const override { return "reference"; }
 
  private:
-  // z (H, D): the predicted latents z_1..z_H of one action sequence a (H, A).
-  void rollout(const float* a, float* z) const {
-    const auto& m = p_.model;
+  // z (H, D): the latents z_1..z_H that predictor m predicts for one action sequence a (H, A).
+  void rollout(const MlpModel& m, const float* a, float* z) const {
     const int D = m.latent_dim, A = m.action_dim, k = m.history, H = p_.sampler.horizon;
     std::vector<float> x(m.input_dim());
     std::copy(z0_.begin(), z0_.end(), x.begin());
@@ -160,6 +200,7 @@ class ReferenceRollout final : public RolloutCost {
   }
 
   const Problem p_;
+  const std::vector<const MlpModel*> predictors_;  // into p_
   std::vector<float> z0_, goal_, prev_;
   std::vector<float> goal_embedding_;  // (E) when the cost uses the critic
   bool has_prev_ = false;

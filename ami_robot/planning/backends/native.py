@@ -3,6 +3,7 @@ every backend is tested against); `CoreBackend` is also the base of the `cuda` b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +33,7 @@ def core_problem(
     cost.goal_weight, cost.goal_running_weight = c.goal_weight, c.goal_running_weight
     cost.action_weight, cost.smoothness_weight = c.action_weight, c.smoothness_weight
     cost.latent_bound_weight = c.latent_bound_weight
+    cost.disagreement_weight, cost.disagreement_running_weight = c.disagreement_weight, c.disagreement_running_weight
     cost.latent_low = [] if c.latent_low is None else [c.latent_low] * dynamics.latent_dim
     cost.latent_high = [] if c.latent_high is None else [c.latent_high] * dynamics.latent_dim
     bounds = _core.ActionBounds()
@@ -89,13 +91,13 @@ class CoreBackend:
 
 class NativeBackend(CoreBackend):
     """The C++ core on the host. kind: "cpu" (threads: 0 = auto; isa: "auto" or one of
-    build_info()["cpu_kernels_usable"]) or "reference"; critic: the trained critic when config.cost
-    weighs it."""
+    build_info()["cpu_kernels_usable"]) or "reference"; dynamics: one predictor, or the members of a
+    predictor ensemble (`ensemble_dynamics`); critic: the trained critic when config.cost weighs it."""
 
     def __init__(
         self,
         kind: Literal["cpu", "reference"],
-        dynamics: MLPDynamics,
+        dynamics: MLPDynamics | Sequence[MLPDynamics],
         config: PlannerConfig,
         limits: ActionLimits,
         method: str,
@@ -105,11 +107,13 @@ class NativeBackend(CoreBackend):
     ) -> None:
         from ami_robot import _core
 
-        problem = core_problem(dynamics, config, limits, method, critic)
+        members = [dynamics] if isinstance(dynamics, MLPDynamics) else list(dynamics)
+        problem = core_problem(members[0], config, limits, method, critic)
+        ensemble = [member.to_core() for member in members] if len(members) > 1 else []
         if kind == "cpu":
-            core_planner = _core.cpu_planner(*problem, threads=threads, isa=isa)
+            core_planner = _core.cpu_planner(*problem, threads=threads, isa=isa, ensemble=ensemble)
         elif kind == "reference":
-            core_planner = _core.reference_planner(*problem)
+            core_planner = _core.reference_planner(*problem, ensemble=ensemble)
         else:
             raise ValueError(f"unknown host backend {kind!r} (cpu, reference; cuda is CudaBackend)")
         super().__init__(kind, core_planner)

@@ -71,6 +71,10 @@ struct CriticModel {
 // + latent_bound_weight  * sum_{t=1..H} sum_d relu(z_td - high_d)^2 + relu(low_d - z_td)^2
 // + critic_weight        * C(z_H, g)                   (needs `critic`; C in model steps)
 // + critic_running_weight * sum_{t=1..H} C(z_t, g)
+// With a predictor ensemble (Problem::ensemble, M members), the latent terms are the members' mean,
+// the action terms count once, and the members' spread adds (population variance over the members)
+// + disagreement_weight         * sum_d var_m z_Hd
+// + disagreement_running_weight * sum_{t=1..H} sum_d var_m z_td
 struct CostParams {
   float goal_weight = 1.0f;
   float goal_running_weight = 0.0f;
@@ -82,8 +86,11 @@ struct CostParams {
   float critic_weight = 0.0f;
   float critic_running_weight = 0.0f;
   CriticModel critic;  // empty unless a critic weight is > 0
+  float disagreement_weight = 0.0f;
+  float disagreement_running_weight = 0.0f;
 
   bool uses_critic() const { return critic_weight > 0.0f || critic_running_weight > 0.0f; }
+  bool uses_disagreement() const { return disagreement_weight > 0.0f || disagreement_running_weight > 0.0f; }
 };
 
 // Hard action limits, enforced by projecting every sequence (see project_sequence).
@@ -117,6 +124,11 @@ struct Problem {
   CostParams cost;
   ActionBounds bounds;
   SamplerParams sampler;
+  // A predictor ensemble: M >= 2 predictors of model's architecture (model is then one of them,
+  // giving the shapes), each rolled out on its own predictions in model's place; or empty.
+  std::vector<MlpModel> ensemble;
+  // The predictors a rollout runs: the ensemble's members, or model alone.
+  std::vector<const MlpModel*> predictors() const;
   void validate() const;
 };
 
