@@ -126,7 +126,7 @@ class _SamplingPlanner:
             if not runs_natively(dynamics) or (ensemble and "cpu" not in available_backends()):
                 backend = "torch"  # only the torch backend runs predictors other than the MLP
             elif ensemble:
-                backend = "cpu"  # the one compiled backend that runs an ensemble
+                backend = "cpu"  # the fastest backend here that runs an ensemble (cuda does not yet)
         if self.config.cost.uses_critic and critic is None:
             raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
         if self.config.cost.uses_ensemble and not isinstance(dynamics, PredictorEnsemble):

@@ -124,8 +124,8 @@ struct Problem {
   CostParams cost;
   ActionBounds bounds;
   SamplerParams sampler;
-  // A predictor ensemble: M >= 2 predictors of model's architecture (model is then one of them,
-  // giving the shapes), each rolled out on its own predictions in model's place; or empty.
+  // A predictor ensemble: M >= 2 predictors of model's architecture, each rolled out on its own
+  // predictions in model's place (model then gives only the shapes); or empty.
   std::vector<MlpModel> ensemble;
   // The predictors a rollout runs: the ensemble's members, or model alone.
   std::vector<const MlpModel*> predictors() const;
