@@ -43,6 +43,12 @@ def test_eval_reports_a_bad_settings_file_in_one_line(tmp_path: Path, capsys: py
     assert_one_line_error(err, "eval", str(settings), "stop_action must be finite")
 
 
+def test_eval_resume_without_a_recording_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["eval", "--env", "tworoom", "--episodes", "1", "--resume"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "eval", "--resume", "needs --record-episodes DIR")
+
+
 def test_train_reports_bad_dataset_lists_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_dot_dataset(tmp_path / "data", episodes=4, steps=12, image_size=16)
     out = ["--out", str(tmp_path / "ckpt"), "--steps", "1", "--no-progress"]

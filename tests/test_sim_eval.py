@@ -271,6 +271,62 @@ def test_recorded_episodes_run_the_whole_budget_and_train_as_a_dataset(monkeypat
         evaluate("tworoom", StraightRight(), episodes=1, record_dir=out)
 
 
+class StopAtEpisode(StraightRight):
+    """StraightRight that counts its episodes and stops the run (Ctrl-C) at the start of episode `stop`."""
+
+    def __init__(self, stop: int | None = None) -> None:
+        self.stop, self.episodes = stop, 0
+
+    def reset(self, info):
+        if self.episodes == self.stop:
+            raise KeyboardInterrupt
+        self.episodes += 1
+
+
+def test_an_interrupted_recording_resumes_where_it_stopped(monkeypatch, tmp_path):
+    """`--resume` runs only the episodes an interrupted recording lacks; the result, and every file,
+    is the uninterrupted run's; a recording made otherwise, or more episodes than asked, are refused."""
+    pairs = [(np.array([x, 0.75]), np.array([x + 0.1, 0.75])) for x in (0.2, 0.25, 0.3)]
+    monkeypatch.setattr(evaluation, "start_goal_pairs", lambda _env, count, *args, **kwargs: pairs[:count])
+    run = dict(episodes=3, step_budget=30, policy_name="right")
+    whole = evaluate("tworoom", StraightRight(), record_dir=tmp_path / "whole", **run)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate("tworoom", StopAtEpisode(stop=2), record_dir=tmp_path / "part", **run)
+    assert len(ami_robot.data.episodes.episode_files(tmp_path / "part")) == 2
+    with pytest.raises(ValueError, match="--resume"):
+        evaluate("tworoom", StraightRight(), record_dir=tmp_path / "part", **run)
+    with pytest.raises(ValueError, match="step_budget 30 \\(now 20\\)"):
+        evaluate(
+            "tworoom",
+            StraightRight(),
+            record_dir=tmp_path / "part",
+            resume_recording=True,
+            **(run | dict(step_budget=20)),
+        )
+    with pytest.raises(ValueError, match=r"beyond the 1 asked for \(episode_000001\.h5\)"):
+        evaluate(
+            "tworoom", StraightRight(), record_dir=tmp_path / "part", resume_recording=True, **(run | dict(episodes=1))
+        )
+    policy = StopAtEpisode()
+    video = tmp_path / "resumed.mp4"
+    resumed = evaluate("tworoom", policy, record_dir=tmp_path / "part", resume_recording=True, video_path=video, **run)
+    assert policy.episodes == 1, "only the missing episode ran"
+    assert video.stat().st_size > 0
+    for mine, theirs in zip(resumed.records, whole.records):
+        assert (mine.success, mine.steps, mine.final_distance) == (theirs.success, theirs.steps, theirs.final_distance)
+        np.testing.assert_allclose(mine.states, theirs.states, rtol=1e-6)
+    assert resumed.successes == whole.successes and resumed.mean_steps_to_success == whole.mean_steps_to_success
+    for a, b in zip(*(ami_robot.data.episodes.iter_episodes(tmp_path / d) for d in ("part", "whole"))):
+        for name in ("observations", "actions", "states", "goal_observation"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        assert {k: v for k, v in a.attrs.items() if k != "plan_ms"} == {
+            k: v for k, v in b.attrs.items() if k != "plan_ms"
+        }
+    assert ami_robot.data.episodes.read_index(tmp_path / "part") == ami_robot.data.episodes.read_index(
+        tmp_path / "whole"
+    )
+
+
 def test_eval_command_selects_the_long_protocol(tmp_path, capsys):
     json_path = tmp_path / "m.json"
     rc = main(

@@ -181,6 +181,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write every episode to this new dataset directory (the policy's own data, for `train`); "
         "each episode then runs its whole budget, success still counted at its first step at the goal",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --record-episodes: continue an interrupted recording (the same arguments); the episodes "
+        "already in DIR are read back, not run again",
+    )
     for factory in POLICIES.values():
         if factory.add_arguments is not None:
             factory.add_arguments(parser)
@@ -189,6 +195,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ami_sim.evaluation import evaluate
 
+    if args.resume and args.record_episodes is None:
+        raise ConfigError("--resume continues a recording: it needs --record-episodes DIR")
     try:
         policy = POLICIES[args.policy].build(args, args.env)
         result = evaluate(
@@ -206,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
             protocol_name=args.protocol,
             record_dir=args.record_episodes,
             progress=not args.no_progress,
+            resume_recording=args.resume,
         )
     except AmiRobotError:
         raise

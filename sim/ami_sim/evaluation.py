@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ import numpy as np
 from ami_robot.data import episodes as dataset
 from ami_sim.policies import Policy, check_expert_noise_model
 from ami_sim.registry import make_env, make_expert, make_random, spec
+
+logger = logging.getLogger(__name__)
 
 PairSampling = Literal["frame", "episode"]
 DataPolicy = Literal["expert", "random"]
@@ -328,6 +331,7 @@ def evaluate(
     protocol_name: str | None = None,
     record_dir: str | Path | None = None,
     progress: bool = False,
+    resume_recording: bool = False,
 ) -> EvalResult:
     """Run `policy` on `episodes` start/goal pairs of `env_name` (LeWorldModel protocol, see module doc).
 
@@ -337,8 +341,11 @@ def evaluate(
 
     record_dir: also write every episode there as a dataset episode (`ami_robot.data.episodes`), the
     policy's own data for training. Each episode then runs its whole budget: success and steps still
-    count from the first step at the goal, and the steps after it are recorded too. progress: a
-    progress bar over the episodes (on stderr), with the successes so far.
+    count from the first step at the goal, and the steps after it are recorded too. A directory that
+    holds episodes is refused unless `resume_recording`: then it must hold a recording of these same
+    arguments (an interrupted one), whose episodes are read back instead of run again (each episode
+    starts afresh: seeded by its index, the policy reset), their states as stored (float32). progress:
+    a progress bar over the episodes (on stderr), with the successes so far.
     """
     from tqdm import tqdm
 
@@ -353,20 +360,27 @@ def evaluate(
     env = make_env(env_name, image_size=image_size, max_episode_steps=time_limit)
     raw = env.unwrapped
     pairs = start_goal_pairs(env_name, episodes, protocol, seed, env, dataset_dir)
-    recorder = (
-        None
-        if record_dir is None
-        else _EpisodeRecorder(Path(record_dir), env_name, policy_name, protocol, seed, image_size, dataset_dir)
-    )
+    recorder: _EpisodeRecorder | None = None
+    if record_dir is not None:
+        made = (env_name, policy_name, protocol, seed, image_size, dataset_dir)
+        recorder = _EpisodeRecorder(Path(record_dir), *made, episodes=len(pairs), resume=resume_recording)
     records: list[EpisodeRecord] = []
     frames: list[list[np.ndarray]] = []
     plan_times: list[float] = []
     bar = tqdm(total=len(pairs), desc=f"eval {env_name}", unit="episode", disable=not progress)
     for i, (start, goal) in enumerate(pairs):
+        filmed = video_path is not None and i < video_episodes
+        if recorder is not None and i in recorder.recorded:
+            record, episode_frames = recorder.read_back(i, raw, start, goal, filmed)
+            if math.isfinite(record.plan_ms):  # recorded before plan_ms was
+                plan_times.extend([record.plan_ms / 1e3] * record.steps)
+            frames.append(episode_frames)
+            records.append(record)
+            bar.update(1)
+            continue
         observation, info = env.reset(seed=seed + i, options={"start_state": start, "goal_state": goal})
         policy.reset(info)
         states, distances = [info["state"]], [raw.goal_distance(info["state"], goal)]
-        filmed = video_path is not None and i < video_episodes
         episode_frames = [side_by_side(observation, info["goal_observation"])] if filmed else []
         episode_plan: list[float] = []
         recorded = _RecordedEpisode(observation, info["state"]) if recorder is not None else None
@@ -389,22 +403,21 @@ def evaluate(
                 success, steps = True, step + 1
                 if recorded is None:
                     break
+        record = EpisodeRecord(
+            start_state=start.tolist(),
+            goal_state=goal.tolist(),
+            success=success,
+            steps=steps,
+            final_distance=float(distances[-1]),
+            plan_ms=1e3 * float(np.mean(episode_plan)),
+            states=np.asarray(states, dtype=np.float64).tolist(),
+            distances=[float(d) for d in distances],
+        )
         if recorder is not None and recorded is not None:
-            recorder.write(i, recorded, info["goal_observation"], goal, success, steps)
+            recorder.write(i, recorded, info["goal_observation"], goal, record)
         plan_times.extend(episode_plan)
         frames.append(episode_frames)
-        records.append(
-            EpisodeRecord(
-                start_state=start.tolist(),
-                goal_state=goal.tolist(),
-                success=success,
-                steps=steps,
-                final_distance=float(distances[-1]),
-                plan_ms=1e3 * float(np.mean(episode_plan)),
-                states=np.asarray(states, dtype=np.float64).tolist(),
-                distances=[float(d) for d in distances],
-            )
-        )
+        records.append(record)
         bar.update(1)
         bar.set_postfix(success=f"{sum(r.success for r in records)}/{len(records)}")
     bar.close()
@@ -447,7 +460,8 @@ class _RecordedEpisode:
 class _EpisodeRecorder:
     """Writes evaluation episodes into a dataset directory (`evaluate(record_dir=...)`), its index
     saying how they were made; refuses a directory that already holds episodes, so that no data is
-    overwritten or mixed by accident."""
+    overwritten or mixed by accident, unless resuming that same recording (`recorded`: the pair
+    indices it holds, which `read_back` returns as the evaluation recorded them)."""
 
     def __init__(
         self,
@@ -458,10 +472,10 @@ class _EpisodeRecorder:
         seed: int,
         image_size: int,
         pairs_from: str | Path | None,
+        episodes: int,
+        resume: bool,
     ) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        if dataset.episode_files(out):
-            raise ValueError(f"{out} already holds episodes; record into a new directory")
         self.out = out
         self.info = {
             "env": env_name,
@@ -474,6 +488,27 @@ class _EpisodeRecorder:
             "seed": seed,
             "pairs_from": Path(pairs_from).resolve().name if pairs_from else "held-out trajectories",
         }
+        names = {dataset.episode_name(i): i for i in range(episodes)}
+        held = [path.name for path in dataset.episode_files(out)]
+        if held and not resume:
+            raise ValueError(
+                f"{out} already holds episodes; record into a new directory, or resume an interrupted recording "
+                "with the same arguments (--resume)"
+            )
+        index = dataset.read_index(out) if held else {}
+        differs = sorted(key for key, value in self.info.items() if held and index.get(key) != value)
+        if differs:
+            changes = ", ".join(f"{key} {index.get(key)!r} (now {self.info[key]!r})" for key in differs)
+            raise ValueError(f"{out} holds a recording made otherwise: {changes}; resume it with its own arguments")
+        beyond = [name for name in held if name not in names]
+        if beyond:
+            raise ValueError(
+                f"{out} holds episodes beyond the {episodes} asked for ({', '.join(beyond)}); resume it with its own "
+                "--episodes"
+            )
+        self.recorded = {names[name] for name in held}
+        if self.recorded:
+            logger.info("%s: resuming a recording of %d/%d episodes", out, len(self.recorded), episodes)
 
     def write(
         self,
@@ -481,9 +516,10 @@ class _EpisodeRecorder:
         episode: _RecordedEpisode,
         goal_observation: np.ndarray,
         goal_state: np.ndarray,
-        success: bool,
-        steps: int,
+        record: EpisodeRecord,
     ) -> None:
+        attrs = {"seed": self.info["seed"], "pair": index, "success": record.success}
+        attrs.update(steps_to_success=record.steps, final_distance=record.final_distance, plan_ms=record.plan_ms)
         dataset.write_episode(
             self.out / dataset.episode_name(index),
             dataset.Episode(
@@ -492,10 +528,34 @@ class _EpisodeRecorder:
                 states=np.stack(episode.states),
                 goal_observation=goal_observation,
                 goal_state=goal_state,
-                attrs={"seed": self.info["seed"], "pair": index, "success": success, "steps_to_success": steps},
+                attrs=attrs,
             ),
         )
         dataset.write_index(self.out, **self.info)
+
+    def read_back(
+        self, index: int, raw: Any, start: np.ndarray, goal: np.ndarray, filmed: bool
+    ) -> tuple[EpisodeRecord, list[np.ndarray]]:
+        """The record of recorded pair `index` (start/goal `start`, `goal`) and, when `filmed`, its video
+        frames up to its success, as the evaluation made them."""
+        episode = dataset.read_episode(self.out / dataset.episode_name(index))
+        steps, success = int(episode.attrs["steps_to_success"]), bool(episode.attrs["success"])
+        states = episode.states[: steps + 1].astype(np.float64)
+        distances = [float(raw.goal_distance(state, goal)) for state in states]
+        record = EpisodeRecord(
+            start_state=start.tolist(),
+            goal_state=goal.tolist(),
+            success=success,
+            steps=steps,
+            final_distance=float(episode.attrs.get("final_distance", distances[-1])),
+            plan_ms=float(episode.attrs.get("plan_ms", math.nan)),
+            states=states.tolist(),
+            distances=distances,
+        )
+        goal_observation = episode.goal_observation
+        assert goal_observation is not None
+        frames = [side_by_side(o, goal_observation) for o in episode.observations[: steps + 1]] if filmed else []
+        return record, frames
 
 
 def side_by_side(observation: np.ndarray, goal_observation: np.ndarray, scale: int = 4) -> np.ndarray:
