@@ -285,7 +285,8 @@ class StopAtEpisode(StraightRight):
 
 def test_an_interrupted_recording_resumes_where_it_stopped(monkeypatch, tmp_path):
     """`--resume` runs only the episodes an interrupted recording lacks; the result, and every file,
-    is the uninterrupted run's; a recording made otherwise, or more episodes than asked, are refused."""
+    is the uninterrupted run's; a recording made otherwise (another budget, another number of pairs) is
+    refused."""
     pairs = [(np.array([x, 0.75]), np.array([x + 0.1, 0.75])) for x in (0.2, 0.25, 0.3)]
     monkeypatch.setattr(evaluation, "start_goal_pairs", lambda _env, count, *args, **kwargs: pairs[:count])
     run = dict(episodes=3, step_budget=30, policy_name="right")
@@ -303,7 +304,7 @@ def test_an_interrupted_recording_resumes_where_it_stopped(monkeypatch, tmp_path
             resume_recording=True,
             **(run | dict(step_budget=20)),
         )
-    with pytest.raises(ValueError, match=r"beyond the 1 asked for \(episode_000001\.h5\)"):
+    with pytest.raises(ValueError, match=r"pairs 3 \(now 1\)"):
         evaluate(
             "tworoom", StraightRight(), record_dir=tmp_path / "part", resume_recording=True, **(run | dict(episodes=1))
         )

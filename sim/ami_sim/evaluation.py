@@ -487,8 +487,8 @@ class _EpisodeRecorder:
             "step_budget": protocol.step_budget,
             "seed": seed,
             "pairs_from": Path(pairs_from).resolve().name if pairs_from else "held-out trajectories",
+            "pairs": episodes,
         }
-        names = {dataset.episode_name(i): i for i in range(episodes)}
         held = [path.name for path in dataset.episode_files(out)]
         if held and not resume:
             raise ValueError(
@@ -500,12 +500,10 @@ class _EpisodeRecorder:
         if differs:
             changes = ", ".join(f"{key} {index.get(key)!r} (now {self.info[key]!r})" for key in differs)
             raise ValueError(f"{out} holds a recording made otherwise: {changes}; resume it with its own arguments")
-        beyond = [name for name in held if name not in names]
-        if beyond:
-            raise ValueError(
-                f"{out} holds episodes beyond the {episodes} asked for ({', '.join(beyond)}); resume it with its own "
-                "--episodes"
-            )
+        names = {dataset.episode_name(i): i for i in range(episodes)}
+        unknown = [name for name in held if name not in names]
+        if unknown:
+            raise ValueError(f"{out} holds episodes that this recording does not make: {', '.join(unknown)}")
         self.recorded = {names[name] for name in held}
         if self.recorded:
             logger.info("%s: resuming a recording of %d/%d episodes", out, len(self.recorded), episodes)
