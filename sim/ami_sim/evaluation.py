@@ -372,8 +372,7 @@ def evaluate(
         filmed = video_path is not None and i < video_episodes
         if recorder is not None and i in recorder.recorded:
             record, episode_frames = recorder.read_back(i, raw, start, goal, filmed)
-            if math.isfinite(record.plan_ms):  # recorded before plan_ms was
-                plan_times.extend([record.plan_ms / 1e3] * record.steps)
+            plan_times.extend([record.plan_ms / 1e3] * record.steps)
             frames.append(episode_frames)
             records.append(record)
             bar.update(1)
@@ -495,11 +494,12 @@ class _EpisodeRecorder:
                 f"{out} already holds episodes; record into a new directory, or resume an interrupted recording "
                 "with the same arguments (--resume)"
             )
-        index = dataset.read_index(out) if held else {}
-        differs = sorted(key for key, value in self.info.items() if held and index.get(key) != value)
-        if differs:
-            changes = ", ".join(f"{key} {index.get(key)!r} (now {self.info[key]!r})" for key in differs)
-            raise ValueError(f"{out} holds a recording made otherwise: {changes}; resume it with its own arguments")
+        if held:
+            index = dataset.read_index(out)
+            differs = sorted(key for key, value in self.info.items() if index.get(key) != value)
+            if differs:
+                changes = ", ".join(f"{key} {index.get(key)!r} (now {self.info[key]!r})" for key in differs)
+                raise ValueError(f"{out} holds a recording made otherwise: {changes}; resume it with its own arguments")
         names = {dataset.episode_name(i): i for i in range(episodes)}
         unknown = [name for name in held if name not in names]
         if unknown:
@@ -545,8 +545,8 @@ class _EpisodeRecorder:
             goal_state=goal.tolist(),
             success=success,
             steps=steps,
-            final_distance=float(episode.attrs.get("final_distance", distances[-1])),
-            plan_ms=float(episode.attrs.get("plan_ms", math.nan)),
+            final_distance=float(episode.attrs["final_distance"]),
+            plan_ms=float(episode.attrs["plan_ms"]),
             states=states.tolist(),
             distances=distances,
         )
