@@ -76,12 +76,28 @@ def test_info_fits_one_screen_and_names_what_the_checkpoint_holds(
         "checksum    OK: SHA-256",
     ):
         assert expected in text, expected
+    from ami_robot.planning.backends import auto_backend
+
+    here = auto_backend(native=True, ensemble=True)
+    assert f"  planner   cem 300 x 30, top 30, horizon 5, replan every 1; backend auto: {here} here" in text
     shown = json.loads((tmp_path / "info.json").read_text())
+    assert shown["planner"]["backend_here"] == here
     assert shown["loads"] is True and shown["data"]["critic_data"] == {"name": "chained", "episodes": 3}
     assert shown["data"]["data"]["sha256"] == "ab" * 32, "the JSON keeps the whole digest"
     assert shown["parameters"]["ensemble"] == 2 * shown["parameters"]["predictor"]
     in_model = sum(t.numel() for t in load_checkpoint(checkpoint).state_dict().values())
     assert sum(shown["parameters"].values()) == in_model, "counts from the safetensors header equal the model's"
+
+
+def test_info_shows_how_the_settings_beside_the_checkpoint_plan(
+    checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (checkpoint / "brain.yaml").write_text("backend: torch\nmethod: mppi\nplanner: {samples: 64, elites: 8}\n")
+    assert main(["info", str(checkpoint)]) == 0
+    assert "  planner   mppi 64 x 30, top 8, horizon 5, replan every 1; backend torch\n" in capsys.readouterr().out
+    (checkpoint / "brain.yaml").write_text("planner: {samples: 0}\n")
+    assert main(["info", str(checkpoint)]) == 0
+    assert "  planner   settings not readable: " in capsys.readouterr().out
 
 
 def test_info_reports_corrupt_weights_and_exits_2(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:

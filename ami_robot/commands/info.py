@@ -5,7 +5,8 @@ ami-robot info ami_robot/checkpoints/tworoom [--json PATH]
 The model, its parameter counts (from the safetensors header, without loading a tensor), the
 critic and the predictor ensemble, the action bounds and normalisation, the training metrics, the
 data it was trained on as far as the checkpoint records it, whether training can resume, the brain
-settings beside it, and the checksum state: the full load of
+settings beside it and how they plan here (the search, and the backend `auto` picks on this
+machine for this model), and the checksum state: the full load of
 `ami_robot.world_model.load_checkpoint` (SHA-256 against config.json, tensor names and shapes
 against the config, finite weights). Exit code 0 when the checkpoint loads, 2 when it does not
 (the reason is printed in the checksum line).
@@ -95,8 +96,37 @@ def describe(directory: Path) -> dict[str, Any]:
         "data": {key: metrics[key] for key in DATA_KEYS if isinstance(metrics.get(key), dict)},
         "train_state": None if resume is None else {"step": resume.get("step"), "config": resume.get("train_config")},
         "settings_file": str(directory / "brain.yaml") if (directory / "brain.yaml").is_file() else None,
+        "planner": planner_summary(directory, config),
         "loads": loads,
         "checksum": checksum,
+    }
+
+
+def planner_summary(directory: Path, config: Any) -> dict[str, Any]:
+    """How the brain settings beside the checkpoint (or the defaults) plan with this model here: the
+    search, and the backend (`backend_here`: what `auto` picks on this machine for this predictor)."""
+    from ami_robot.config import load_yaml
+    from ami_robot.configurator.settings import BrainSettings
+    from ami_robot.errors import AmiRobotError
+    from ami_robot.planning.backends import auto_backend
+
+    path = directory / "brain.yaml"
+    try:
+        settings = load_yaml(BrainSettings, path) if path.is_file() else BrainSettings()
+    except (AmiRobotError, ValueError) as exc:
+        return {"error": str(exc)}
+    s = settings.planner
+    native, ensemble = config.predictor.kind == "mlp", config.ensemble > 0
+    here = auto_backend(native, ensemble) if settings.backend == "auto" else settings.backend
+    return {
+        "method": settings.method,
+        "samples": s.samples,
+        "iterations": s.iterations,
+        "elites": s.elites,
+        "horizon": s.horizon,
+        "replan_every": settings.replan_every,
+        "backend": settings.backend,
+        "backend_here": here,
     }
 
 
@@ -200,6 +230,15 @@ def render(info: dict[str, Any]) -> str:
     resume = info["train_state"]
     lines.append(f"training    {'resumable from step ' + str(resume['step']) if resume else 'final (no train state)'}")
     lines.append(f"settings    {info['settings_file'] or 'none (the built-in BrainSettings defaults)'}")
+    p = info["planner"]
+    if "error" in p:
+        lines.append(f"  planner   settings not readable: {p['error']}")
+    else:
+        auto = f": {p['backend_here']} here" if p["backend"] == "auto" else ""
+        lines.append(
+            f"  planner   {p['method']} {p['samples']} x {p['iterations']}, top {p['elites']}, horizon {p['horizon']}, "
+            f"replan every {p['replan_every']}; backend {p['backend']}{auto}"
+        )
     lines.append(f"checksum    {info['checksum']}")
     return "\n".join(lines)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ami_robot.errors import BackendUnavailableError, PlanningError
 from ami_robot.planning import rng
-from ami_robot.planning.backends import BackendChoice, BackendName, available_backends, resolve_backend
+from ami_robot.planning.backends import BackendChoice, BackendName, auto_backend, resolve_backend
 from ami_robot.planning.backends.base import Backend, PlanArray
 from ami_robot.planning.backends.cuda import CudaBackend, is_cuda_array
 from ami_robot.planning.config import PlannerConfig
@@ -122,11 +122,7 @@ class _SamplingPlanner:
         build or machine cannot run."""
         self.config = config or PlannerConfig()
         if backend == "auto" and isinstance(dynamics, nn.Module):
-            ensemble = isinstance(dynamics, PredictorEnsemble)
-            if not runs_natively(dynamics) or (ensemble and "cpu" not in available_backends()):
-                backend = "torch"  # only the torch backend runs predictors other than the MLP
-            elif ensemble:
-                backend = "cpu"  # the fastest backend here that runs an ensemble (cuda does not yet)
+            backend = auto_backend(runs_natively(dynamics), isinstance(dynamics, PredictorEnsemble))
         if self.config.cost.uses_critic and critic is None:
             raise ValueError("cost.critic_weight / critic_running_weight > 0 needs critic= (a model with a critic)")
         if self.config.cost.uses_ensemble and not isinstance(dynamics, PredictorEnsemble):

@@ -55,6 +55,16 @@ def available_backends() -> list[BackendName]:
     return names
 
 
+def auto_backend(native: bool = True, ensemble: bool = False) -> BackendName:
+    """The backend that 'auto' picks here for a predictor: the first of `available_backends()` that runs
+    it. native: the C++ core runs it (an MLP predictor, or an ensemble of them); ensemble: a predictor
+    ensemble (the cuda backend runs none yet)."""
+    for name in available_backends():
+        if name == "torch" or (native and (name == "cpu" or not ensemble)):
+            return name
+    raise AssertionError("torch is always available")
+
+
 def resolve_backend(choice: str) -> BackendName:
     """The backend that `choice` names here ('auto': the first of `available_backends()`).
 
@@ -63,7 +73,7 @@ def resolve_backend(choice: str) -> BackendName:
     if choice not in BACKEND_CHOICES:
         raise ValueError(f"unknown backend {choice!r}; choose one of {list(BACKEND_CHOICES)}")
     if choice == "auto":
-        return available_backends()[0]
+        return auto_backend()
     if choice == "cuda":
         why = cuda_unavailable_reason()
         if why is not None:
@@ -80,6 +90,7 @@ __all__ = [
     "BackendChoice",
     "BackendName",
     "RawPlan",
+    "auto_backend",
     "available_backends",
     "core_module",
     "cuda_unavailable_reason",
