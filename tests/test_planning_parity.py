@@ -277,6 +277,22 @@ def test_ensemble_plan_matches_the_oracle_on_injected_noise(variant, planner_cls
         assert_plans_equal(actual, expected, TOLERANCES[variant].plan)
 
 
+def test_ensemble_costs_are_the_same_on_any_number_of_cpu_threads():
+    """Each thread rolls its own row chunks through every member in its own workspace."""
+    members = random_ensemble(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, history=2)
+    config = PlannerConfig(horizon=4, samples=300, iterations=1, elites=3, cost=ENSEMBLE_COSTS["final"])
+    rng = np.random.default_rng(7)
+    actions = rng.uniform(-1, 1, (300, 4, 3)).astype(np.float32)
+    z0, goal = rng.standard_normal((2, 12)).astype(np.float32), rng.standard_normal(12).astype(np.float32)
+    limits = config.action_limits(3)
+    costs = [
+        NativeBackend("cpu", members, config, limits, "cem", threads=threads).rollout_cost(actions, z0, goal)
+        for threads in (1, 2)
+    ]
+    np.testing.assert_array_equal(costs[0], costs[1])
+    assert_rel(costs[1], make_backend(ORACLE, members, config, "cem").rollout_cost(actions, z0, goal), 1e-4)
+
+
 def test_the_core_checks_an_ensemble():
     members = random_ensemble(latent_dim=12, action_dim=3, hidden_dim=40, depth=2, history=2)
     wider = random_dynamics(latent_dim=12, action_dim=3, hidden_dim=48, depth=2, history=2)[1]
