@@ -109,7 +109,7 @@ class NativeBackend(CoreBackend):
 
         members = [dynamics] if isinstance(dynamics, MLPDynamics) else list(dynamics)
         problem = core_problem(members[0], config, limits, method, critic)
-        ensemble = [member.to_core() for member in members] if len(members) > 1 else []
+        ensemble = [problem[0], *(member.to_core() for member in members[1:])] if len(members) > 1 else []
         if kind == "cpu":
             core_planner = _core.cpu_planner(*problem, threads=threads, isa=isa, ensemble=ensemble)
         elif kind == "reference":
